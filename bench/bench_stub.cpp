@@ -1,0 +1,1 @@
+// Keeps petrel_bench_lib non-empty before bench/lib/ has sources.

@@ -1,0 +1,134 @@
+// Petrel's public C++ API: load a model, open a session with its KV cache,
+// tokenize/detokenize, evaluate tokens, sample, and generate with a per-token callback and
+// a cancel flag. The CLI uses only this header. Errors are thrown as petrel::Error.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/error.h"
+
+namespace petrel {
+
+using TokenId = int32_t;
+
+enum class Device { kCpu, kVulkan };
+
+struct ModelOptions {
+  Device device = Device::kCpu;
+  int device_index = 0;        // vulkan:N
+  bool device_explicit = false;  // the user asked for this device (no silent CPU fallback)
+  int gpu_layers = -1;         // layers offloaded to the GPU (-1 = all)
+  bool vocab_only = false;     // load only the tokenizer (files without tensors work)
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string arch;            // "llama", "qwen2"
+  std::string name;            // general.name
+  int64_t n_params = 0;
+  uint64_t file_bytes = 0;
+  uint64_t weight_bytes = 0;   // tensor bytes
+  int n_vocab = 0, n_ctx_train = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0;
+  std::string file_type;       // "Q4_K_M" etc. from general.file_type when present
+  std::string backend;         // "cpu" or "vulkan (device name)"
+};
+
+class Model {
+ public:
+  static std::unique_ptr<Model> load(const std::string& path, const ModelOptions& opt = {});
+  virtual ~Model() = default;
+  virtual const ModelInfo& info() const = 0;
+  // Bytes of weights read to produce one token (for effective GB/s).
+  virtual uint64_t bytes_per_token() const = 0;
+
+  // Tokenizer.
+  virtual std::vector<TokenId> tokenize(const std::string& text, bool add_special = true,
+                                        bool parse_special = true) const = 0;
+  virtual std::string token_to_piece(TokenId id, bool special = false) const = 0;
+  virtual std::string detokenize(const std::vector<TokenId>& ids, bool special = false) const = 0;
+  virtual bool is_eog(TokenId id) const = 0;
+  virtual TokenId bos() const = 0;
+  virtual int n_vocab() const = 0;
+};
+
+struct SessionOptions {
+  int n_ctx = 0;      // 0: min(model context, 4096)
+  int n_threads = 0;  // 0: all cores
+  int n_batch = 512;  // prompt tokens evaluated per forward call
+};
+
+struct SamplingParams {
+  float temperature = 0.8f;  // <= 0: greedy
+  int top_k = 40;            // <= 0: off
+  float top_p = 0.95f;       // >= 1: off
+  float min_p = 0.05f;       // <= 0: off
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  uint64_t seed = 0xC0FFEE;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& p);
+  ~Sampler();
+  // Picks a token from logits[n_vocab]; `history` feeds the penalties. Modifies a copy.
+  TokenId sample(const float* logits, int n_vocab, const std::vector<TokenId>& history);
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct Timings {
+  double load_ms = 0;
+  int n_prompt = 0;
+  double prompt_ms = 0;
+  int n_gen = 0;
+  double gen_ms = 0;
+};
+
+class Session {
+ public:
+  static std::unique_ptr<Session> create(Model& model, const SessionOptions& opt = {});
+  virtual ~Session() = default;
+  virtual int n_ctx() const = 0;
+  virtual int n_past() const = 0;  // tokens in the KV cache
+  // Drops the KV cache from position n on (n = 0 clears it).
+  virtual void truncate(int n) = 0;
+  // Evaluates tokens at positions n_past.. and appends them to the cache. If all_logits,
+  // the logits of every token are kept (logits(i)); otherwise only the last one's.
+  virtual void eval(const std::vector<TokenId>& tokens, bool all_logits = false) = 0;
+  // Logits [n_vocab] of the i-th token of the last eval (-1 = last).
+  virtual const float* logits(int i = -1) const = 0;
+};
+
+enum class FinishReason { kLength, kEos, kStop, kCancelled };
+const char* finish_reason_name(FinishReason r);  // "length", "eos", "stop", "cancelled"
+
+struct GenerateOptions {
+  int n_predict = 128;
+  std::vector<std::string> stop;  // stop strings (never emitted, even across tokens)
+  SamplingParams sampling;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct GenerateResult {
+  std::vector<TokenId> tokens;
+  std::string text;
+  FinishReason finish = FinishReason::kLength;
+  Timings timings;
+};
+
+// Evaluates the prompt ids, then samples up to n_predict tokens. on_text receives text as
+// it becomes final (held back while it could be the start of a stop string); return false
+// to stop.
+GenerateResult generate(Session& session, const std::vector<TokenId>& prompt,
+                        const GenerateOptions& opt,
+                        const std::function<bool(const std::string&)>& on_text = nullptr);
+
+}  // namespace petrel
