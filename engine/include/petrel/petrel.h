@@ -124,11 +124,14 @@ struct GenerateResult {
   Timings timings;
 };
 
-// Evaluates the prompt ids, then samples up to n_predict tokens. on_text receives text as
+// Evaluates the prompt ids in `session` (a session of `model`), then samples up to n_predict tokens. on_text receives text as
 // it becomes final (held back while it could be the start of a stop string); return false
 // to stop.
-GenerateResult generate(Session& session, const std::vector<TokenId>& prompt,
+GenerateResult generate(Model& model, Session& session, const std::vector<TokenId>& prompt,
                         const GenerateOptions& opt,
                         const std::function<bool(const std::string&)>& on_text = nullptr);
+
+// Peak resident set size of this process so far, in bytes (0 where unknown).
+uint64_t peak_rss_bytes();
 
 }  // namespace petrel

@@ -1,0 +1,42 @@
+// The llama/qwen2 forward pass on the CPU, with its F16 KV cache and scratch buffers
+// allocated once at construction (no allocation per token).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/model_weights.h"
+#include "kernels/matmul.h"
+
+namespace petrel {
+
+class CpuForward final : public ForwardBackend {
+ public:
+  // n_ctx: KV cache positions; max_batch: most tokens per forward call.
+  CpuForward(const ModelWeights& w, int n_ctx, int max_batch, int n_threads);
+  void forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) override;
+  std::string name() const override { return "cpu"; }
+
+ private:
+  void layer(int l, int n, int pos);
+  void matmul(const kernels::WeightView& w, const float* x, int n, float* y);
+
+  const ModelWeights& w_;
+  int n_ctx_, max_batch_, n_threads_;
+  int64_t q_dim_, kv_dim_;
+  // Uninitialized storage: pages are only faulted in when first written, so a large
+  // context costs nothing until it is used. Every element is written before it is read.
+  template <class T>
+  using Buffer = std::unique_ptr<T[]>;
+  template <class T>
+  static Buffer<T> alloc(size_t n) { return Buffer<T>(new T[n]); }
+
+  // KV cache, f16: layer l's K is [n_ctx, kv_dim] at k_ + l * n_ctx * kv_dim; its V^T is
+  // [kv_dim, n_ctx] at vt_ + l * n_ctx * kv_dim.
+  Buffer<uint16_t> k_, vt_;
+  // Activations for up to max_batch tokens.
+  Buffer<float> x_, h_, q_, k_cur_, v_cur_, att_, tmp_, gate_, up_;
+  kernels::Workspace ws_;
+};
+
+}  // namespace petrel

@@ -1,0 +1,86 @@
+// Token sampling: penalties, then top-k, top-p, min-p on the distribution, temperature,
+// and a seeded draw (llama.cpp's default order). temperature <= 0 is greedy argmax.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <unordered_map>
+
+#include "petrel/petrel.h"
+
+namespace petrel {
+
+struct Sampler::Impl {
+  SamplingParams p;
+  std::mt19937_64 rng;
+  std::vector<std::pair<float, TokenId>> cand;  // (logit, id), reused
+  std::vector<float> work;
+};
+
+Sampler::Sampler(const SamplingParams& p) : impl_(std::make_unique<Impl>()) {
+  impl_->p = p;
+  impl_->rng.seed(p.seed);
+}
+Sampler::~Sampler() = default;
+
+TokenId Sampler::sample(const float* logits, int n_vocab, const std::vector<TokenId>& history) {
+  Impl& s = *impl_;
+  const SamplingParams& p = s.p;
+  s.work.assign(logits, logits + n_vocab);
+  float* l = s.work.data();
+  // Penalties over the last repeat_last_n tokens.
+  const bool penalize = p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f ||
+                        p.frequency_penalty != 0.0f;
+  if (penalize && !history.empty()) {
+    const size_t n = p.repeat_last_n < 0 ? history.size()
+                                         : std::min(history.size(), size_t(p.repeat_last_n));
+    std::unordered_map<TokenId, int> count;
+    for (size_t i = history.size() - n; i < history.size(); ++i) ++count[history[i]];
+    for (auto [id, c] : count) {
+      if (id < 0 || id >= n_vocab) continue;
+      if (p.repeat_penalty != 1.0f) l[id] = l[id] > 0 ? l[id] / p.repeat_penalty : l[id] * p.repeat_penalty;
+      l[id] -= float(c) * p.frequency_penalty + (c > 0 ? p.presence_penalty : 0.0f);
+    }
+  }
+  if (p.temperature <= 0.0f)
+    return static_cast<TokenId>(std::max_element(l, l + n_vocab) - l);
+
+  auto& c = s.cand;
+  c.resize(n_vocab);
+  for (int i = 0; i < n_vocab; ++i) c[i] = {l[i], i};
+  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  size_t k = c.size();
+  if (p.top_k > 0 && size_t(p.top_k) < k) k = p.top_k;
+  std::partial_sort(c.begin(), c.begin() + k, c.end(), by_logit);
+  c.resize(k);
+  // Probabilities of the kept candidates (before temperature, as llama.cpp's top-p/min-p).
+  auto probs = [&](float temp) {
+    std::vector<float> pr(c.size());
+    const float mx = c[0].first;
+    double sum = 0;
+    for (size_t i = 0; i < c.size(); ++i) sum += pr[i] = std::exp((c[i].first - mx) / temp);
+    for (auto& x : pr) x = float(x / sum);
+    return pr;
+  };
+  if (p.top_p < 1.0f) {
+    auto pr = probs(1.0f);
+    double cum = 0;
+    size_t keep = c.size();
+    for (size_t i = 0; i < pr.size(); ++i) {
+      cum += pr[i];
+      if (cum >= p.top_p) { keep = i + 1; break; }
+    }
+    c.resize(std::max<size_t>(1, keep));
+  }
+  if (p.min_p > 0.0f) {
+    auto pr = probs(1.0f);
+    size_t keep = 0;
+    while (keep < pr.size() && pr[keep] >= p.min_p * pr[0]) ++keep;
+    c.resize(std::max<size_t>(1, keep));
+  }
+  auto pr = probs(p.temperature);
+  std::discrete_distribution<size_t> dist(pr.begin(), pr.end());
+  return c[dist(s.rng)].second;
+}
+
+}  // namespace petrel

@@ -1,0 +1,100 @@
+// Session: a KV cache and logits over one model, driven through a ForwardBackend (CPU, or
+// Vulkan when the model was loaded for it).
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+#include <thread>
+
+#include "engine/forward_cpu.h"
+#include "engine/model_impl.h"
+#include "petrel/petrel.h"
+#ifdef PETREL_HAVE_VULKAN
+#include "engine/vulkan/vk_backend.h"
+#endif
+
+namespace petrel {
+namespace {
+
+#ifdef PETREL_HAVE_VULKAN
+class VulkanForward final : public ForwardBackend {
+ public:
+  VulkanForward(const ModelWeights& w, int device, int n_ctx, int max_batch)
+      : be_(vk::Backend::create(w, device, n_ctx, max_batch)) {}
+  void forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) override {
+    be_->forward(tokens, n, pos, logits, all_logits);
+  }
+  std::string name() const override { return "vulkan (" + be_->device_name() + ")"; }
+
+ private:
+  std::unique_ptr<vk::Backend> be_;
+};
+#endif
+
+class SessionImpl final : public Session {
+ public:
+  SessionImpl(ModelImpl& model, const SessionOptions& opt) : model_(model) {
+    if (model.vocab_only()) throw Error(model.info().path + ": loaded vocab-only; cannot evaluate");
+    const HParams& hp = model.weights().hp;
+    n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : std::min(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
+    n_batch_ = std::max(1, std::min(opt.n_batch, n_ctx_));
+    int threads = opt.n_threads > 0 ? opt.n_threads : int(std::thread::hardware_concurrency());
+    threads = std::max(1, threads);
+    n_vocab_ = hp.n_vocab;
+    const ModelOptions& mo = model.options();
+    if (mo.device == Device::kVulkan) {
+#ifdef PETREL_HAVE_VULKAN
+      backend_ = std::make_unique<VulkanForward>(model.weights(), mo.device_index, n_ctx_, n_batch_);
+#else
+      throw Error("Vulkan support was not built into this petrel");
+#endif
+    } else {
+      backend_ = std::make_unique<CpuForward>(model.weights(), n_ctx_, n_batch_, threads);
+    }
+  }
+
+  int n_ctx() const override { return n_ctx_; }
+  int n_past() const override { return n_past_; }
+  void truncate(int n) override { n_past_ = std::clamp(n, 0, n_past_); }
+
+  void eval(const std::vector<TokenId>& tokens, bool all_logits) override {
+    const int n = static_cast<int>(tokens.size());
+    if (n == 0) return;
+    if (n_past_ + n > n_ctx_)
+      throw Error("context full: " + std::to_string(n_past_) + " + " + std::to_string(n) +
+                  " tokens exceed the context of " + std::to_string(n_ctx_));
+    logits_.resize(size_t(all_logits ? n : 1) * n_vocab_);
+    n_logits_ = all_logits ? n : 1;
+    for (int i = 0; i < n; i += n_batch_) {
+      const int m = std::min(n_batch_, n - i);
+      const bool last = i + m == n;
+      float* out = all_logits ? &logits_[size_t(i) * n_vocab_] : logits_.data();
+      if (!all_logits && !last) {
+        scratch_.resize(n_vocab_);
+        out = scratch_.data();
+      }
+      backend_->forward(tokens.data() + i, m, n_past_, out, all_logits);
+      n_past_ += m;
+    }
+  }
+
+  const float* logits(int i) const override {
+    if (i < 0) i = n_logits_ - 1;
+    if (i < 0 || i >= n_logits_) throw Error("logits: index " + std::to_string(i) + " out of range");
+    return &logits_[size_t(i) * n_vocab_];
+  }
+
+ private:
+  ModelImpl& model_;
+  std::unique_ptr<ForwardBackend> backend_;
+  int n_ctx_ = 0, n_batch_ = 0, n_vocab_ = 0, n_past_ = 0, n_logits_ = 0;
+  std::vector<float> logits_, scratch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Session> Session::create(Model& model, const SessionOptions& opt) {
+  return std::make_unique<SessionImpl>(static_cast<ModelImpl&>(model), opt);
+}
+
+}  // namespace petrel
