@@ -1,0 +1,262 @@
+// bench_vulkan: speed of the Vulkan backend on a random llama-8B-shaped model built in
+// memory (no file): device read bandwidth, matvec GB/s per block type (with a tuning
+// sweep), decode (tg) and prompt (pp) tokens/s per model type.
+//   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
+//                [--layers 32] [--no-model] [--no-sweep] [--no-kernels]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/vulkan/vk_backend.h"
+#include "engine/vulkan/vk_bench.h"
+#include "kernels/types.h"
+
+namespace {
+
+using petrel::kernels::Type;
+using petrel::kernels::WeightView;
+
+struct Args {
+  int device = 0, tg = 128, pp = 512, reps = 3, layers = 32;
+  std::vector<std::string> types{"q4_k_m", "q8_0", "q6_k"};
+  bool model = true, sweep = true, kernels = true;
+};
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Random weights shared by every layer (the GPU still gets one copy per layer).
+class RandomModel {
+ public:
+  RandomModel(const std::string& kind, int n_layer) {
+    auto& hp = w.hp;
+    hp.arch = "llama";
+    hp.n_vocab = 32000;
+    hp.n_ctx_train = 4096;
+    hp.n_embd = 4096;
+    hp.n_layer = n_layer;
+    hp.n_head = 32;
+    hp.n_head_kv = 8;
+    hp.head_dim = 128;
+    hp.n_ff = 14336;
+    hp.n_rot = 128;
+    hp.rope_base = 500000.f;
+    Type base = kind == "q8_0" ? Type::kQ8_0 : kind == "q6_k" ? Type::kQ6_K : Type::kQ4_K;
+    Type out = kind == "q4_k_m" ? Type::kQ6_K : base;
+    w.tok_embd = weight(base, 4096, 32000);
+    w.output = weight(out, 4096, 32000);
+    w.output_norm = ones(4096);
+    for (int l = 0; l < n_layer; ++l) {
+      // Q4_K_M gives attn_v and ffn_down more bits in some layers (llama.cpp's rule)
+      const bool more = kind == "q4_k_m" &&
+                        (l < n_layer / 8 || l >= 7 * n_layer / 8 || (l - n_layer / 8) % 3 == 2);
+      petrel::LayerWeights L;
+      L.attn_norm = L.ffn_norm = ones(4096);
+      L.wq = weight(base, 4096, 4096);
+      L.wk = weight(base, 4096, 1024);
+      L.wv = weight(more ? Type::kQ6_K : base, 4096, 1024);
+      L.wo = weight(base, 4096, 4096);
+      L.w_gate = weight(base, 4096, 14336);
+      L.w_up = weight(base, 4096, 14336, 1);
+      L.w_down = weight(more ? Type::kQ6_K : base, 14336, 4096);
+      w.layers.push_back(L);
+    }
+  }
+  // Bytes one decode step reads from weights (all matrices once, one embedding row).
+  uint64_t bytes_per_token() const {
+    uint64_t b = petrel::vk::gpu_weight_bytes(w.output.type, 4096, 32000);
+    for (const auto& L : w.layers)
+      for (const WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+        b += petrel::vk::gpu_weight_bytes(v->type, v->n_in, v->n_out);
+    return b;
+  }
+  petrel::ModelWeights w;
+
+ private:
+  WeightView weight(Type t, int64_t n_in, int64_t n_out, int variant = 0) {
+    auto key = std::make_tuple(int(t), n_in, n_out, variant);
+    auto it = data_.find(key);
+    const size_t rb = petrel::kernels::row_bytes(*petrel::kernels::type_traits(t), n_in);
+    if (it == data_.end()) {
+      std::vector<uint8_t> bytes(rb * size_t(n_out));
+      petrel::vk::fill_random_blocks(t, bytes.data(), bytes.size(), data_.size() + 7);
+      it = data_.emplace(key, std::move(bytes)).first;
+    }
+    return {t, n_in, n_out, it->second.data(), rb};
+  }
+  const float* ones(size_t n) {
+    norms_.emplace_back(n, 1.0f);
+    return norms_.back().data();
+  }
+  std::map<std::tuple<int, int64_t, int64_t, int>, std::vector<uint8_t>> data_;
+  std::vector<std::vector<float>> norms_;
+};
+
+void bench_kernels(const Args& a) {
+  petrel::vk::Ops ops(a.device);
+  std::printf("device: %s\n", ops.ctx().name.c_str());
+  const uint64_t bw_bytes = std::min<uint64_t>(1ull << 30, ops.ctx().caps.props.limits.maxStorageBufferRange);
+  const double bw = petrel::vk::time_read_bandwidth(ops, bw_bytes, 5);
+  std::printf("read bandwidth (%.0f MiB, bandwidth.comp): %.0f GB/s\n", double(bw_bytes) / (1 << 20), bw * 1e-9);
+  std::printf("\n%-6s %-14s %10s %10s %8s\n", "type", "shape", "us", "GB/s", "of bw");
+  for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0, Type::kQ4_0, Type::kQ5_K, Type::kF16}) {
+    for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{4096, 14336}, {14336, 4096}}) {
+      const double s = petrel::vk::time_matmul(ops, t, n_in, n_out, 1, a.reps);
+      const double gbs = double(petrel::vk::gpu_weight_bytes(t, n_in, n_out)) / s * 1e-9;
+      std::printf("%-6s %5lldx%-8lld %10.1f %10.0f %7.0f%%\n", petrel::kernels::type_traits(t)->name,
+                  (long long)n_in, (long long)n_out, s * 1e6, gbs, 100.0 * gbs / (bw * 1e-9));
+    }
+  }
+  if (a.sweep) {
+    std::printf("\nmatvec tuning sweep (4096 x 14336, GB/s): wg x rows\n");
+    for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
+      std::printf("%-6s", petrel::kernels::type_traits(t)->name);
+      for (uint32_t wg : {32u, 64u, 128u, 256u})
+        for (uint32_t rows : {1u, 2u, 4u, 8u}) {
+          petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
+          tu.mv_wg = wg;
+          tu.mv_rows = rows;
+          tu.mv_rows_k = rows;
+          tu.mv_rows_q6_k = rows;
+          petrel::vk::Ops o2(a.device, &tu);
+          const double s = petrel::vk::time_matmul(o2, t, 4096, 14336, 1, a.reps);
+          std::printf(" %u/%u:%.0f", wg, rows,
+                      double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9);
+          std::fflush(stdout);
+        }
+      std::printf("\n");
+    }
+  }
+  {
+    // Cost of the small decode stages (each followed by a barrier), llama-8B shapes.
+    auto& m = ops.mem();
+    std::vector<float> ones(14336 * 4, 0.01f);
+    auto* x = ops.upload_f32(ones.data(), 4096, "x");
+    auto* w = ops.upload_f32(ones.data(), 4096, "w");
+    auto* y = m.device_buffer(4096 * 4, "y");
+    auto* q = ops.upload_f32(ones.data(), 4096, "q");
+    auto* k = ops.upload_f32(ones.data(), 1024, "k");
+    auto* v = ops.upload_f32(ones.data(), 1024, "v");
+    auto* kc = m.device_buffer(4096ull * 1024 * 2, "kc");
+    auto* vc = m.device_buffer(4096ull * 1024 * 2, "vc");
+    auto* inv = ops.upload_f32(ones.data(), 64, "inv");
+    auto* part = m.device_buffer(32ull * 16 * 130 * 4, "part");
+    auto* params = m.host_buffer(16, false, "params");
+    const int n = 64;
+    auto us = [&](const char* what, const std::function<void(VkCommandBuffer, int)>& f) {
+      std::printf("  %-34s %7.2f us\n", what, petrel::vk::time_recorded(ops, n, f) * 1e6);
+    };
+    std::printf("\ndecode stage costs (each + barrier, mean of %d in one submission):\n", n);
+    us("add n=1 (empty stage)", [&](VkCommandBuffer cb, int) { ops.add(cb, *y, *x, 1); });
+    us("add n=1 + transfer barrier", [&](VkCommandBuffer cb, int) {
+      ops.add(cb, *y, *x, 1);
+      ops.transfer_barrier(cb);
+    });
+    us("rms_norm 4096", [&](VkCommandBuffer cb, int) { ops.rms_norm(cb, *x, 0, *w, *y, 0, 1, 4096, 1e-5f); });
+    us("rope_store 32+8 heads", [&](VkCommandBuffer cb, int) {
+      ops.rope_store(cb, *q, *k, *v, *kc, *vc, *params, *inv, {32, 8, 128, 128, 0, 4096, 1024}, 1);
+    });
+    for (uint32_t pos : {63u, 127u, 511u, 2047u})
+      for (uint32_t split : {1u, 2u, 4u, 8u, 16u}) {
+        static_cast<uint32_t*>(params->mapped)[0] = pos;
+        char name[64];
+        std::snprintf(name, sizeof name, "attention n_kv=%u split=%u", pos + 1, split);
+        us(name, [&](VkCommandBuffer cb, int) {
+          ops.attention(cb, *q, *kc, *vc, *y, *part, *params, {32, 8, 128, split, 0.088f}, 1);
+        });
+      }
+  }
+  std::printf("\nmatmul (prompt, 4096 x 14336 x 512 tokens):\n");
+  for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
+    const double s = petrel::vk::time_matmul(ops, t, 4096, 14336, 512, a.reps, 1);
+    std::printf("%-6s %8.1f us %8.1f TFLOP/s\n", petrel::kernels::type_traits(t)->name, s * 1e6,
+                2.0 * 4096 * 14336 * 512 / s * 1e-12);
+  }
+}
+
+void bench_model(const Args& a, const std::string& kind) {
+  RandomModel m(kind, a.layers);
+  const double t0 = now_s();
+  auto be = petrel::vk::Backend::create(m.w, a.device, a.pp + a.tg + 8, std::max(1, a.pp));
+  const double t_load = now_s() - t0;
+  std::vector<float> logits(32000);
+  std::vector<int32_t> toks(size_t(std::max(a.pp, 1)));
+  for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % 32000);
+  // warm-up: record the decode and prompt command buffers
+  be->forward(toks.data(), 1, 0, logits.data(), false);
+  if (a.pp > 0) be->forward(toks.data(), a.pp, 0, logits.data(), false);
+  std::vector<double> tg, pp;
+  for (int r = 0; r < a.reps; ++r) {
+    const double s = now_s();
+    for (int i = 0; i < a.tg; ++i) be->forward(&toks[size_t(i) % toks.size()], 1, i, logits.data(), false);
+    tg.push_back(a.tg / (now_s() - s));
+  }
+  for (int r = 0; r < a.reps && a.pp > 0; ++r) {
+    const double s = now_s();
+    be->forward(toks.data(), a.pp, 0, logits.data(), false);
+    pp.push_back(a.pp / (now_s() - s));
+  }
+  const double bpt = double(m.bytes_per_token());
+  const double tgm = median(tg);
+  std::printf("%-7s %8.2f GB %7.1f s load | tg%d %7.1f t/s (%5.0f GB/s) | pp%d %8.1f t/s | %s, %.1f GB on device\n",
+              kind.c_str(), bpt * 1e-9, t_load, a.tg, tgm, tgm * bpt * 1e-9, a.pp,
+              pp.empty() ? 0.0 : median(pp), be->device_name().c_str(), double(be->device_bytes_used()) * 1e-9);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_vulkan: %s needs a value\n", s.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (s == "--device") a.device = std::atoi(next().c_str());
+    else if (s == "--tg") a.tg = std::atoi(next().c_str());
+    else if (s == "--pp") a.pp = std::atoi(next().c_str());
+    else if (s == "--reps") a.reps = std::max(1, std::atoi(next().c_str()));
+    else if (s == "--layers") a.layers = std::max(1, std::atoi(next().c_str()));
+    else if (s == "--no-model") a.model = false;
+    else if (s == "--no-sweep") a.sweep = false;
+    else if (s == "--no-kernels") a.kernels = false;
+    else if (s == "--types") {
+      a.types.clear();
+      std::stringstream ss(next());
+      for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
+    } else {
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels]\n");
+      return 2;
+    }
+  }
+  try {
+    if (a.kernels) bench_kernels(a);
+    if (a.model) {
+      std::printf("\nmodel (llama-8B shape, %d layers, vocab 32000, random weights):\n", a.layers);
+      for (const auto& k : a.types) bench_model(a, k);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_vulkan: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
