@@ -71,9 +71,11 @@ void CpuForward::layer(int l, int n, int pos) {
   // q, k, v = W h (+ b)   [n, q_dim], [n, kv_dim], [n, kv_dim]
   uint16_t* k_layer = k_.get() + size_t(l) * n_ctx_ * kv_dim_;
   uint16_t* vt_layer = vt_.get() + size_t(l) * n_ctx_ * kv_dim_;
-  matmul(L.wq, h_.get(), n, q_.get());
-  matmul(L.wk, h_.get(), n, k_cur_.get());
-  matmul(L.wv, h_.get(), n, v_cur_.get());
+  {
+    const kernels::WeightView w[3] = {L.wq, L.wk, L.wv};
+    float* const y[3] = {q_.get(), k_cur_.get(), v_cur_.get()};
+    kernels::matmul_multi(w, y, 3, h_.get(), n, ws_, n_threads_);
+  }
   for (int t = 0; t < n; ++t) {
     if (L.bq) kernels::add(&q_[t * q_dim_], L.bq, q_dim_);
     if (L.bk) kernels::add(&k_cur_[t * kv_dim_], L.bk, kv_dim_);
@@ -111,8 +113,11 @@ void CpuForward::layer(int l, int n, int pos) {
   for (int t = 0; t < n; ++t) kernels::add(&x_[t * E], &tmp_[t * E], E);
   // h = rms_norm(x) * ffn_norm; x += w_down (silu(w_gate h) * (w_up h))
   for (int t = 0; t < n; ++t) kernels::rms_norm(&x_[t * E], L.ffn_norm, &h_[t * E], E, hp.norm_eps);
-  matmul(L.w_gate, h_.get(), n, gate_.get());
-  matmul(L.w_up, h_.get(), n, up_.get());
+  {
+    const kernels::WeightView w[2] = {L.w_gate, L.w_up};
+    float* const y[2] = {gate_.get(), up_.get()};
+    kernels::matmul_multi(w, y, 2, h_.get(), n, ws_, n_threads_);
+  }
   kernels::silu_mul(gate_.get(), up_.get(), gate_.get(), int64_t(n) * hp.n_ff);
   matmul(L.w_down, gate_.get(), n, tmp_.get());
   for (int t = 0; t < n; ++t) kernels::add(&x_[t * E], &tmp_[t * E], E);

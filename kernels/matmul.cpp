@@ -118,6 +118,49 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Wor
   }
 }
 
+void matmul_multi(const WeightView* w, float* const* y, int count, const float* x,
+                  int64_t n_tokens, Workspace& ws, int n_threads) {
+  constexpr int kMaxMulti = 8;
+  if (n_tokens != 1 || count > kMaxMulti || n_threads <= 1) {
+    for (int j = 0; j < count; ++j) matmul(w[j], x, n_tokens, y[j], ws, n_threads);
+    return;
+  }
+  const Isa isa = active_isa();
+  KernelSet k[kMaxMulti];
+  const uint8_t* act[kMaxMulti];
+  uint64_t start[kMaxMulti + 1] = {0};  // byte offset of each weight in the concatenation
+  for (int j = 0; j < count; ++j) {
+    const TypeTraits& t = traits_or_throw(w[j], "matmul_multi");
+    k[j] = kernels_for(w[j].type, isa);
+    act[j] = reinterpret_cast<const uint8_t*>(x);
+    // Reuse the activation of an earlier weight with the same format and row length.
+    for (int i = 0; i < j && k[j].quantize_act; ++i)
+      if (type_traits(w[i].type)->vec_dot_type == t.vec_dot_type && w[i].n_in == w[j].n_in) {
+        act[j] = act[i];
+        break;
+      }
+    if (k[j].quantize_act && act[j] == reinterpret_cast<const uint8_t*>(x)) {
+      auto* qa = static_cast<uint8_t*>(ws.get(act_row_bytes(t, w[j].n_in), 16 + j));
+      k[j].quantize_act(x, qa, w[j].n_in);
+      act[j] = qa;
+    }
+    start[j + 1] = start[j] + w[j].row_bytes * static_cast<uint64_t>(w[j].n_out);
+  }
+#pragma omp parallel num_threads(n_threads)
+  {
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    const uint64_t b0 = start[count] * tid / nt, b1 = start[count] * (tid + 1) / nt;
+    for (int j = 0; j < count; ++j) {
+      // Rows of weight j whose first byte lies in [b0, b1).
+      const uint64_t rb = w[j].row_bytes;
+      const int64_t r0 = b0 <= start[j] ? 0 : int64_t((b0 - start[j] + rb - 1) / rb);
+      const int64_t r1 = b1 <= start[j] ? 0 : std::min<int64_t>(w[j].n_out, int64_t((b1 - start[j] + rb - 1) / rb));
+      const auto* wd = static_cast<const uint8_t*>(w[j].data);
+      for (int64_t r = r0; r < r1; ++r) k[j].vec_dot(w[j].n_in, y[j] + r, wd + rb * static_cast<size_t>(r), act[j]);
+    }
+  }
+}
+
 void matmul_ref(const WeightView& w, const float* x, int64_t n_tokens, float* y) {
   const TypeTraits& t = traits_or_throw(w, "matmul_ref");
   const auto* wdata = static_cast<const uint8_t*>(w.data);

@@ -33,6 +33,12 @@ class Workspace {
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Workspace& ws,
             int n_threads);
 
+// y[j] = W[j] x for `count` weights that share the input x (e.g. Q, K and V). Decode
+// (n_tokens == 1) runs as one parallel region whose threads split the weights' bytes
+// evenly, with x quantized once per activation format; batches call matmul per weight.
+void matmul_multi(const WeightView* w, float* const* y, int count, const float* x,
+                  int64_t n_tokens, Workspace& ws, int n_threads);
+
 // Same through the scalar reference vec_dot only (the spec the fast paths are tested against).
 void matmul_ref(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 

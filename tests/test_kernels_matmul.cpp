@@ -100,6 +100,47 @@ TEST(KernelsMatmul, MatchesReferenceOnEveryPath) {
   }
 }
 
+// Weights sharing one input, of mixed types (as Q, K, V of a Q4_K_M layer), with row
+// counts that do not split evenly: every output equals the single-weight reference.
+TEST(KernelsMatmul, MultiMatchesReferenceForMixedTypes) {
+  IsaGuard guard;
+  std::mt19937 rng(5);
+  const int64_t n_in = 512;
+  const Type types[] = {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0, Type::kQ4_K, Type::kF16};
+  const int64_t rows[] = {37, 5, 64, 1, 19};
+  std::vector<Matrix> ms;
+  std::vector<WeightView> views;
+  for (int j = 0; j < 5; ++j) {
+    ms.push_back(make_matrix(types[j], n_in, rows[j], rng));
+    views.push_back(ms.back().view);
+  }
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t n_tokens : {1, 3}) {
+    std::vector<float> x(static_cast<size_t>(n_in * n_tokens));
+    for (auto& v : x) v = nd(rng);
+    for (Isa isa : isas()) {
+      ASSERT_TRUE(set_active_isa(isa));
+      for (int threads : {1, 2, 3}) {
+        Workspace ws;
+        std::vector<std::vector<float>> got(5);
+        std::vector<float*> ys;
+        for (int j = 0; j < 5; ++j) {
+          got[j].assign(static_cast<size_t>(rows[j] * n_tokens), NAN);
+          ys.push_back(got[j].data());
+        }
+        matmul_multi(views.data(), ys.data(), 5, x.data(), n_tokens, ws, threads);
+        for (int j = 0; j < 5; ++j) {
+          std::vector<float> want(got[j].size());
+          matmul(views[j], x.data(), n_tokens, want.data(), ws, 1);
+          for (size_t k = 0; k < want.size(); ++k)
+            ASSERT_NEAR(got[j][k], want[k], 1e-5f * (1 + std::fabs(want[k])))
+                << "weight " << j << " " << isa_name(isa) << " threads=" << threads << " k=" << k;
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsMatmul, ReferenceIsCloseToDequantizedProduct) {
   // Guards the reference itself: the activation quantization error stays small.
   std::mt19937 rng(4);
