@@ -50,7 +50,8 @@ struct MemoryArgs {
 };
 
 void add_common(CLI::App* cmd, CommonArgs& c, bool with_plot) {
-  cmd->add_option("--device", c.device, "cpu, vulkan or vulkan:N")->capture_default_str();
+  cmd->add_option("--device", c.device, "cpu, vulkan or vulkan:N (bench memory: also all)")
+      ->capture_default_str();
   cmd->add_option("-o,--output", c.output, "table format: md, json or csv")->capture_default_str();
   cmd->add_option("-r,--repetitions", c.repeats, "repeats per test (the median is quoted)")
       ->capture_default_str();
@@ -165,6 +166,19 @@ void run_kernels(const KernelArgs& a) {
   double read_gbps = a.bandwidth;
   if (dev.device == Device::kVulkan) {
     results = run_vulkan_kernel_bench(o, dev.device_index);
+    if (read_gbps <= 0) {
+      // The device's own read bandwidth (256 MiB, or less where the device limits buffers).
+      MemoryBenchOptions mo;
+      mo.repeats = 3;
+      for (uint64_t bytes : {256ull << 20, 64ull << 20}) {
+        try {
+          mo.bytes = bytes;
+          read_gbps = run_vulkan_memory_bench(mo, dev.device_index).at(0).gbps.median;
+          break;
+        } catch (const Error&) {
+        }
+      }
+    }
   } else {
     if (read_gbps <= 0) {
       if (o.progress)
@@ -192,9 +206,29 @@ void run_memory(const MemoryArgs& a) {
   o.n_threads = a.threads;
   o.repeats = a.c.repeats;
   o.progress = progress_printer(a.c.quiet);
-  const ModelOptions dev = parse_device(a.c.device, -1);
-  const auto results = dev.device == Device::kVulkan ? run_vulkan_memory_bench(o, dev.device_index)
-                                                     : run_memory_bench(o);
+  std::vector<MemoryResult> results;
+  if (a.c.device == "all") {
+    // The CPU, then every Vulkan device there is (none is not an error here).
+    results = run_memory_bench(o);
+    std::vector<DeviceInfo> devs;
+    try {
+      if (vulkan_bench_available()) devs = list_devices();
+    } catch (const Error& e) {
+      if (o.progress) o.progress(std::string("bench: no Vulkan devices: ") + e.what());
+    }
+    for (const auto& d : devs) {
+      try {
+        auto r = run_vulkan_memory_bench(o, d.index);
+        results.insert(results.end(), r.begin(), r.end());
+      } catch (const Error& e) {
+        std::fprintf(stderr, "bench: skipped vulkan:%d (%s): %s\n", d.index, d.name.c_str(), e.what());
+      }
+    }
+  } else {
+    const ModelOptions dev = parse_device(a.c.device, -1);
+    results = dev.device == Device::kVulkan ? run_vulkan_memory_bench(o, dev.device_index)
+                                            : run_memory_bench(o);
+  }
   print_table(memory_table(results), a.c.output);
 }
 
@@ -267,6 +301,7 @@ void add_bench(CLI::App& app) {
       "memory", "Read and copy bandwidth (STREAM-like, OpenMP threads), median of repeats");
   mc->add_option("--size", mem->size_mib, "buffer size in MiB")->capture_default_str();
   mc->add_option("-t,--threads", mem->threads, "threads (0 = all cores)")->capture_default_str();
+  mem->c.device = "all";
   add_common(mc, mem->c, false);
   mc->callback([mem] { run_memory(*mem); });
 

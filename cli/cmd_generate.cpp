@@ -67,7 +67,9 @@ void run_generate(const GenerateArgs& a) {
     j["timings"] = {{"load_ms", tm.load_ms},     {"prompt_tokens", tm.n_prompt},
                     {"prompt_ms", tm.prompt_ms}, {"prompt_tps", pp},
                     {"gen_tokens", tm.n_gen},    {"gen_ms", tm.gen_ms},
-                    {"gen_tps", tg},             {"peak_rss_bytes", peak_rss_bytes()}};
+                    {"gen_tps", tg},             {"peak_rss_bytes", peak_rss_bytes()},
+                    {"device_bytes", session->device_bytes_used()}};
+    j["backend"] = session->backend_name();
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
@@ -76,7 +78,7 @@ void run_generate(const GenerateArgs& a) {
                "load %.0f ms | prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | "
                "finish %s | peak RSS %.1f MiB | %s\n",
                tm.load_ms, tm.n_prompt, pp, tm.n_gen, tg, finish_reason_name(r.finish),
-               peak_rss_bytes() / 1048576.0, model->info().backend.c_str());
+               peak_rss_bytes() / 1048576.0, session->backend_name().c_str());
 }
 
 void add_generate(CLI::App& app) {

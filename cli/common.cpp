@@ -6,7 +6,9 @@ namespace petrel::cli {
 
 void add_model_args(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option("-m,--model", a.model, "GGUF model file")->required();
-  cmd->add_option("--device", a.device, "cpu, vulkan or vulkan:N")->capture_default_str();
+  cmd->add_option("--device", a.device,
+                  "cpu, vulkan, vulkan:N, or auto (Vulkan device 0 if usable, else the CPU)")
+      ->capture_default_str();
   cmd->add_option("--gpu-layers", a.gpu_layers, "layers to offload to the GPU (-1 = all)");
   cmd->add_option("-t,--threads", a.threads, "CPU threads (0 = all cores)");
   cmd->add_option("-c,--ctx", a.ctx, "context size (0 = min(model context, 4096))");
@@ -16,6 +18,10 @@ ModelOptions model_options(const ModelArgs& a) {
   ModelOptions o;
   o.gpu_layers = a.gpu_layers;
   if (a.device == "cpu") return o;
+  if (a.device == "auto") {
+    o.device = Device::kVulkan;  // not explicit: the session falls back to the CPU
+    return o;
+  }
   if (a.device.rfind("vulkan", 0) == 0) {
     o.device = Device::kVulkan;
     o.device_explicit = true;
@@ -29,7 +35,7 @@ ModelOptions model_options(const ModelArgs& a) {
     }
     return o;
   }
-  throw CliError("--device '" + a.device + "': expected cpu, vulkan or vulkan:N");
+  throw CliError("--device '" + a.device + "': expected cpu, vulkan, vulkan:N or auto");
 }
 
 void add_prompt_args(CLI::App* cmd, std::string& text, std::string& file) {

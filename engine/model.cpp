@@ -56,7 +56,6 @@ ModelImpl::ModelImpl(const std::string& path, const ModelOptions& opt) : opt_(op
     info_.n_params += static_cast<int64_t>(t.n_elements);
     info_.weight_bytes += t.n_bytes;
   }
-  info_.backend = "cpu";
   if (opt.vocab_only) return;
   load_hparams();
   load_weights();

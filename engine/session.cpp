@@ -25,6 +25,7 @@ class VulkanForward final : public ForwardBackend {
     be_->forward(tokens, n, pos, logits, all_logits);
   }
   std::string name() const override { return "vulkan (" + be_->device_name() + ")"; }
+  uint64_t device_bytes() const { return be_->device_bytes_used(); }
 
  private:
   std::unique_ptr<vk::Backend> be_;
@@ -43,14 +44,21 @@ class SessionImpl final : public Session {
     n_vocab_ = hp.n_vocab;
     const ModelOptions& mo = model.options();
     if (mo.device == Device::kVulkan) {
+      try {
 #ifdef PETREL_HAVE_VULKAN
-      backend_ = std::make_unique<VulkanForward>(model.weights(), mo.device_index, n_ctx_, n_batch_);
+        auto vk = std::make_unique<VulkanForward>(model.weights(), mo.device_index, n_ctx_, n_batch_);
+        device_bytes_ = vk->device_bytes();
+        backend_ = std::move(vk);
 #else
-      throw Error("Vulkan support was not built into this petrel");
+        throw Error("Vulkan support was not built into this petrel");
 #endif
-    } else {
-      backend_ = std::make_unique<CpuForward>(model.weights(), n_ctx_, n_batch_, threads);
+      } catch (const Error& e) {
+        // Only a device the user did not name explicitly may fall back to the CPU.
+        if (mo.device_explicit) throw;
+        fallback_ = std::string(" (Vulkan unavailable: ") + e.what() + ")";
+      }
     }
+    if (!backend_) backend_ = std::make_unique<CpuForward>(model.weights(), n_ctx_, n_batch_, threads);
   }
 
   int n_ctx() const override { return n_ctx_; }
@@ -78,6 +86,9 @@ class SessionImpl final : public Session {
     }
   }
 
+  std::string backend_name() const override { return backend_->name() + fallback_; }
+  uint64_t device_bytes_used() const override { return device_bytes_; }
+
   const float* logits(int i) const override {
     if (i < 0) i = n_logits_ - 1;
     if (i < 0 || i >= n_logits_) throw Error("logits: index " + std::to_string(i) + " out of range");
@@ -89,6 +100,8 @@ class SessionImpl final : public Session {
   std::unique_ptr<ForwardBackend> backend_;
   int n_ctx_ = 0, n_batch_ = 0, n_vocab_ = 0, n_past_ = 0, n_logits_ = 0;
   std::vector<float> logits_, scratch_;
+  std::string fallback_;
+  uint64_t device_bytes_ = 0;
 };
 
 }  // namespace

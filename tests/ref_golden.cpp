@@ -25,7 +25,18 @@ struct Param {
   std::string golden;  // file name under golden/
   petrel::kernels::Isa isa;
   int threads;
+  bool vulkan = false;  // run on Vulkan device 0 instead of the CPU
 };
+
+// Vulkan device 0 if this build and machine have one (lavapipe in CI), else "".
+std::string vulkan_device() {
+  try {
+    const auto devs = petrel::list_devices();
+    return devs.empty() ? "" : devs[0].name;
+  } catch (const petrel::Error&) {
+    return "";
+  }
+}
 
 std::vector<std::string> golden_files() {
   std::vector<std::string> out;
@@ -45,12 +56,15 @@ std::vector<Param> params() {
   for (const auto& g : golden_files())
     for (int isa = 0; isa <= int(best); ++isa)
       for (int th : {1, 2}) ps.push_back({g, petrel::kernels::Isa(isa), th});
+  for (const auto& g : golden_files()) ps.push_back({g, best, 2, true});
   return ps;
 }
 
 std::string param_name(const testing::TestParamInfo<Param>& i) {
   std::string n = i.param.golden.substr(0, i.param.golden.find(".json")) + "_" +
-                  petrel::kernels::isa_name(i.param.isa) + "_t" + std::to_string(i.param.threads);
+                  (i.param.vulkan ? std::string("vulkan")
+                                  : std::string(petrel::kernels::isa_name(i.param.isa)) + "_t" +
+                                        std::to_string(i.param.threads));
   for (auto& c : n)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return n;
@@ -77,7 +91,13 @@ TEST_P(GoldenTest, LogitsAndGreedyMatchReference) {
                         model_name.find("f16") != std::string::npos ||
                         model_name.find("bf16") != std::string::npos;
   const double tol = is_float ? kTolFloat : kTolQuant;
-  auto model = petrel::Model::load(petrel::test::shared_path("models/" + model_name));
+  petrel::ModelOptions mo;
+  if (p.vulkan) {
+    if (vulkan_device().empty()) GTEST_SKIP() << "no Vulkan device; skipping the Vulkan golden run";
+    mo.device = petrel::Device::kVulkan;
+    mo.device_explicit = true;
+  }
+  auto model = petrel::Model::load(petrel::test::shared_path("models/" + model_name), mo);
   ASSERT_EQ(model->n_vocab(), g["n_vocab"].get<int>());
   for (const auto& c : g["cases"]) {
     const std::string prompt = c["prompt"].get<std::string>();

@@ -2,6 +2,8 @@
 // for the largest test; each repeat starts from an empty cache (truncate(0)).
 #include "bench/lib/model_bench.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <chrono>
@@ -98,7 +100,8 @@ std::vector<ModelResult> run_model_bench(const ModelBenchOptions& opt) {
         r.model = label;
         r.size_bytes = info.weight_bytes > 0 ? info.weight_bytes : info.file_bytes;
         r.n_params = info.n_params;
-        r.backend = info.backend;
+        r.backend = session->backend_name();
+        r.gpu_bytes = session->device_bytes_used();
         r.threads = so.n_threads;
         r.test = test.name();
         r.kind = test.kind;
@@ -142,16 +145,21 @@ Table model_table(const std::vector<ModelResult>& results) {
                {"bytes_per_token", "", Align::kRight, Shown::kMachine},
                {"peak_rss_bytes", "peak RSS", Align::kRight},
                {"repeats", "", Align::kRight, Shown::kMachine}};
+  const bool any_gpu = std::any_of(results.begin(), results.end(),
+                                   [](const ModelResult& r) { return r.gpu_bytes > 0; });
+  if (any_gpu) t.columns.push_back({"gpu_bytes", "GPU mem", Align::kRight});
   for (const auto& r : results) {
     const Summary tps = r.tps(), gb = r.gbps();
     const Cell gbps = r.kind == TestKind::kGen ? Cell::num(gb.median, 2) : Cell::none();
-    t.add_row({r.model, r.model_path, Cell(format_size(r.size_bytes), r.size_bytes),
+    std::vector<Cell> row{r.model, r.model_path, Cell(format_size(r.size_bytes), r.size_bytes),
                Cell(format_params(r.n_params), r.n_params), r.backend, Cell::integer(r.threads),
                r.test, Cell::integer(r.n_tokens), format_pm(tps.median, tps.sd),
                Cell::num(tps.median, 3), Cell::num(tps.mean, 3), Cell::num(tps.sd, 3),
                Cell::num(tps.min, 3), Cell::num(tps.max, 3), gbps,
                Cell::integer(static_cast<int64_t>(r.bytes_per_token)),
-               Cell(format_size(r.peak_rss), r.peak_rss), Cell::integer(tps.n)});
+               Cell(format_size(r.peak_rss), r.peak_rss), Cell::integer(tps.n)};
+    if (any_gpu) row.push_back(Cell(format_size(r.gpu_bytes), r.gpu_bytes));
+    t.add_row(std::move(row));
   }
   return t;
 }

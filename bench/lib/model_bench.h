@@ -38,6 +38,7 @@ struct ModelResult {
   uint64_t bytes_per_token = 0;
   std::vector<double> seconds;  // per repeat, for n_tokens tokens
   uint64_t peak_rss = 0;        // process peak RSS after the test
+  uint64_t gpu_bytes = 0;       // device memory the session holds (Vulkan), else 0
   Summary tps() const;          // tokens/s
   Summary gbps() const;         // tg: bytes_per_token x tokens/s / 1e9 (zeros for pp)
 };
@@ -47,7 +48,7 @@ struct ModelResult {
 std::vector<ModelResult> run_model_bench(const ModelBenchOptions& opt);
 
 // llama-bench's columns (model, size, params, backend, threads, test, t/s) plus GB/s (tg)
-// and peak RSS.
+// and peak RSS (and GPU memory when any result ran on a GPU).
 Table model_table(const std::vector<ModelResult>& results);
 
 // Tokens/s per test (groups), one series per model x threads; prompt tests and generation

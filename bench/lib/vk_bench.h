@@ -1,9 +1,5 @@
-// Hooks for the Vulkan kernel and memory benchmarks. They need timing entry points from the
-// Vulkan backend (engine/vulkan) that do not exist yet; until then every call throws a
-// clear "not available in this build" Error. Needed from engine/vulkan (proposed):
-//   double vk::bench_matmul(int device, kernels::Type type, int64_t n_in, int64_t n_out,
-//                           int64_t n_tokens, int reps);   // seconds per call, GPU-timed
-//   double vk::bench_read_bandwidth(int device, uint64_t bytes, int reps);  // bytes/s
+// Vulkan kernel and memory benchmarks (GPU-timed through engine/vulkan/vk_bench.h); they
+// throw a clear Error in a build without Vulkan.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -17,6 +17,20 @@ using TokenId = int32_t;
 
 enum class Device { kCpu, kVulkan };
 
+// A GPU Petrel can run on (Vulkan).
+struct DeviceInfo {
+  int index = 0;                 // N in --device vulkan:N
+  std::string name;
+  std::string type;              // "discrete", "integrated", "virtual", "cpu", "other"
+  uint64_t memory_bytes = 0;     // device-local memory
+  uint64_t budget_bytes = 0;     // VK_EXT_memory_budget budget, 0 where unknown
+  uint32_t subgroup_size = 0;
+  std::string driver;
+};
+// Every Vulkan device; throws petrel::Error with a plain message when there is no Vulkan
+// loader or driver, or this build has no Vulkan support.
+std::vector<DeviceInfo> list_devices();
+
 struct ModelOptions {
   Device device = Device::kCpu;
   int device_index = 0;        // vulkan:N
@@ -34,7 +48,6 @@ struct ModelInfo {
   uint64_t weight_bytes = 0;   // tensor bytes
   int n_vocab = 0, n_ctx_train = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0;
   std::string file_type;       // "Q4_K_M" etc. from general.file_type when present
-  std::string backend;         // "cpu" or "vulkan (device name)"
 };
 
 class Model {
@@ -105,6 +118,11 @@ class Session {
   virtual void eval(const std::vector<TokenId>& tokens, bool all_logits = false) = 0;
   // Logits [n_vocab] of the i-th token of the last eval (-1 = last).
   virtual const float* logits(int i = -1) const = 0;
+  // "cpu", or "vulkan (device name)"; says "cpu (Vulkan unavailable: ...)" when Vulkan was
+  // asked for without --device being explicit and could not be used.
+  virtual std::string backend_name() const = 0;
+  // Device memory this session holds on the GPU (weights, KV cache, activations); 0 on CPU.
+  virtual uint64_t device_bytes_used() const = 0;
 };
 
 enum class FinishReason { kLength, kEos, kStop, kCancelled };
