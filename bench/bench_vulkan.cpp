@@ -121,21 +121,36 @@ void bench_kernels(const Args& a) {
                   (long long)n_in, (long long)n_out, s * 1e6, gbs, 100.0 * gbs / (bw * 1e-9));
     }
   }
+  {
+    // the int8-activation matvec (mul_mvq), for comparison with the default path above
+    petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
+    tu.use_mvq = true;
+    petrel::vk::Ops o2(a.device, &tu);
+    for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
+      const double s = petrel::vk::time_matmul(o2, t, 4096, 14336, 1, a.reps);
+      const double gbs = double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9;
+      std::printf("%-6s %-14s %10.1f %10.0f %7.0f%%  (mul_mvq, int8 x)\n",
+                  petrel::kernels::type_traits(t)->name, "4096x14336", s * 1e6, gbs,
+                  100.0 * gbs / (bw * 1e-9));
+    }
+  }
   if (a.sweep) {
-    std::printf("\nmatvec tuning sweep (4096 x 14336, GB/s): wg x rows\n");
+    std::printf("\nmul_mvq tuning sweep (4096 x 14336 | 14336 x 4096, GB/s): wg/rows\n");
     for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
       std::printf("%-6s", petrel::kernels::type_traits(t)->name);
-      for (uint32_t wg : {32u, 64u, 128u, 256u})
-        for (uint32_t rows : {1u, 2u, 4u, 8u}) {
+      for (uint32_t wg : {64u, 128u, 256u})
+        for (uint32_t rows : {2u, 4u, 8u, 16u, 32u}) {
           petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
-          tu.mv_wg = wg;
-          tu.mv_rows = rows;
-          tu.mv_rows_k = rows;
-          tu.mv_rows_q6_k = rows;
+          tu.use_mvq = true;
+          tu.mvq_wg = wg;
+          tu.mvq_rows = rows;
+          tu.mvq_rows_q6_k = rows;
           petrel::vk::Ops o2(a.device, &tu);
           const double s = petrel::vk::time_matmul(o2, t, 4096, 14336, 1, a.reps);
-          std::printf(" %u/%u:%.0f", wg, rows,
-                      double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9);
+          const double s2 = petrel::vk::time_matmul(o2, t, 14336, 4096, 1, a.reps);
+          std::printf(" %u/%u:%.0f|%.0f", wg, rows,
+                      double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9,
+                      double(petrel::vk::gpu_weight_bytes(t, 14336, 4096)) / s2 * 1e-9);
           std::fflush(stdout);
         }
       std::printf("\n");

@@ -1,0 +1,169 @@
+// GPU-timed benchmark helpers: timestamp queries around repeated dispatches.
+#include "engine/vulkan/vk_bench.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/types.h"
+
+namespace petrel::vk {
+namespace {
+
+using kernels::Type;
+
+// Offsets of the f16 scale fields inside one block.
+std::vector<size_t> half_fields(Type t) {
+  switch (t) {
+    case Type::kQ4_0: case Type::kQ5_0: case Type::kQ8_0: return {0};
+    case Type::kQ4_1: case Type::kQ5_1: case Type::kQ4_K: case Type::kQ5_K: return {0, 2};
+    case Type::kQ6_K: return {208};
+    default: return {};
+  }
+}
+
+// Times `body` (recorded `n` times between two timestamps) and returns seconds per call.
+double timed(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& body) {
+  Context& c = ops.ctx();
+  if (c.caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
+  VkQueryPoolCreateInfo qi{};
+  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  qi.queryCount = 2;
+  VkQueryPool pool = VK_NULL_HANDLE;
+  PETREL_VK_CHECK(c.fn.vkCreateQueryPool(c.device, &qi, nullptr, &pool));
+  uint64_t ts[2] = {0, 0};
+  try {
+    c.run_now([&](VkCommandBuffer cb) {
+      c.fn.vkCmdResetQueryPool(cb, pool, 0, 2);
+      ops.transfer_barrier(cb);
+      c.fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, pool, 0);
+      for (int i = 0; i < n; ++i) {
+        body(cb, i);
+        ops.barrier(cb);
+      }
+      c.fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, 1);
+    });
+    PETREL_VK_CHECK(c.fn.vkGetQueryPoolResults(c.device, pool, 0, 2, sizeof ts, ts, 8,
+                                               VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+  } catch (...) {
+    c.fn.vkDestroyQueryPool(c.device, pool, nullptr);
+    throw;
+  }
+  c.fn.vkDestroyQueryPool(c.device, pool, nullptr);
+  const uint64_t mask = c.caps.timestamp_bits >= 64 ? ~0ull : ((1ull << c.caps.timestamp_bits) - 1);
+  const double ticks = double((ts[1] - ts[0]) & mask);
+  return ticks * double(c.caps.props.limits.timestampPeriod) * 1e-9 / n;
+}
+
+}  // namespace
+
+double time_recorded(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& body) {
+  return timed(ops, n, body);
+}
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+void fill_random_blocks(Type type, void* dst, size_t bytes, uint64_t seed) {
+  auto* p = static_cast<uint8_t*>(dst);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  size_t i = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    std::memcpy(p + i, &s, 8);
+  }
+  for (; i < bytes; ++i) p[i] = uint8_t(i * 131 + seed);
+  const kernels::TypeTraits* tr = kernels::type_traits(type);
+  if (!tr) throw Error("fill_random_blocks: unsupported type id " + std::to_string(uint32_t(type)));
+  if (type == Type::kF32) {
+    auto* f = static_cast<float*>(dst);
+    for (size_t k = 0; k < bytes / 4; ++k) f[k] = float(int(p[k * 4] % 200) - 100) * 1e-3f;
+    return;
+  }
+  if (type == Type::kF16 || type == Type::kBF16) {
+    auto* h = static_cast<uint16_t*>(dst);
+    for (size_t k = 0; k < bytes / 2; ++k) {
+      const float f = float(int(h[k] % 200) - 100) * 1e-3f;
+      h[k] = type == Type::kF16 ? kernels::f32_to_f16(f) : kernels::f32_to_bf16(f);
+    }
+    return;
+  }
+  const auto fields = half_fields(type);
+  for (size_t b = 0; b + tr->block_bytes <= bytes; b += tr->block_bytes)
+    for (size_t off : fields) {
+      const uint16_t h = kernels::f32_to_f16(float(p[b + off] % 64 + 1) * 1e-4f);
+      std::memcpy(p + b + off, &h, 2);
+    }
+}
+
+uint64_t gpu_weight_bytes(Type type, int64_t n_in, int64_t n_out) {
+  return gpu_layout(type, n_in, n_out, "bench").words * 4;
+}
+
+double time_matmul(Ops& ops, Type type, int64_t n_in, int64_t n_out, int64_t n_tokens, int reps,
+                   int copies) {
+  const kernels::TypeTraits* tr = kernels::type_traits(type);
+  if (!tr) throw Error("time_matmul: unsupported type id " + std::to_string(uint32_t(type)));
+  const size_t rb = kernels::row_bytes(*tr, n_in);
+  std::vector<uint8_t> host(rb * size_t(n_out));
+  std::vector<GpuWeight> ws;
+  for (int c = 0; c < copies; ++c) {
+    fill_random_blocks(type, host.data(), host.size(), uint64_t(c) + 1);
+    ws.push_back(ops.upload_weight({type, n_in, n_out, host.data(), rb}, "bench weight"));
+  }
+  std::vector<float> x(size_t(n_in * n_tokens));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 17) - 8) * 0.01f;
+  Buffer* xb = ops.upload_f32(x.data(), x.size(), "bench x");
+  Buffer* yb = ops.mem().device_buffer(size_t(n_out * n_tokens) * 4, "bench y");
+  const MatArgs a{xb, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)};
+  auto body = [&](VkCommandBuffer cb, int i) {
+    const GpuWeight& w = ws[size_t(i) % ws.size()];
+    if (n_tokens < kMmMinTokens && ops.pipes().tuning().use_mvq && ops.mvq_supported(w))
+      ops.mul_mvq(cb, w, a, uint32_t(n_tokens));
+    else
+      ops.matmul(cb, w, a, uint32_t(n_tokens));
+  };
+  timed(ops, copies, body);  // warm-up: pipeline creation, descriptor sets, clocks
+  std::vector<double> t;
+  const int per = std::max(copies, 8 / copies * copies);
+  for (int r = 0; r < std::max(1, reps); ++r) t.push_back(timed(ops, per, body));
+  return median(t);
+}
+
+double time_read_bandwidth(Ops& ops, uint64_t bytes, int reps) {
+  bytes = bytes / 16 * 16;
+  if (bytes / 16 > 0xFFFFFFFFull) throw Error("time_read_bandwidth: buffer too large");
+  Buffer* src = ops.mem().device_buffer(bytes, "bandwidth source");
+  const uint32_t groups = 2048, threads = groups * ops.pipes().tuning().wg_large;
+  Buffer* dst = ops.mem().device_buffer(uint64_t(threads) * 4, "bandwidth sink");
+  ops.ctx().run_now([&](VkCommandBuffer cb) {
+    ops.ctx().fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u);
+  });
+  auto body = [&](VkCommandBuffer cb, int) { ops.bandwidth(cb, *src, uint32_t(bytes / 16), *dst, groups); };
+  timed(ops, 1, body);
+  std::vector<double> t;
+  for (int r = 0; r < std::max(1, reps); ++r) t.push_back(timed(ops, 4, body));
+  return double(bytes) / median(t);
+}
+
+double bench_matmul(int device, Type type, int64_t n_in, int64_t n_out, int64_t n_tokens, int reps) {
+  Ops ops(device);
+  return time_matmul(ops, type, n_in, n_out, n_tokens, reps);
+}
+
+double bench_read_bandwidth(int device, uint64_t bytes, int reps) {
+  Ops ops(device);
+  return time_read_bandwidth(ops, bytes, reps);
+}
+
+}  // namespace petrel::vk

@@ -1,0 +1,38 @@
+// GPU-timed measurements for benchmarks (bench/bench_vulkan.cpp, bench/lib/vk_bench.cpp):
+// matmul shaders on random weights and device-memory read bandwidth, timed with
+// timestamp queries. Not used by inference.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "engine/vulkan/vk_ops.h"
+
+namespace petrel::vk {
+
+// Fills `bytes` of blocks of `type` with random bytes, then sets every f16 scale field to a
+// small finite value, so the data is valid and not all zeros.
+void fill_random_blocks(kernels::Type type, void* dst, size_t bytes, uint64_t seed);
+
+// Median seconds of one y = W x over n_tokens tokens (below kMmMinTokens mul_mvq when
+// the tuning enables it and the weight allows it, else mul_mv; mul_mm from there) for a random n_out x n_in weight of `type`; `copies` weights are rotated so
+// a weight smaller than the cache is not read from it.
+double time_matmul(Ops& ops, kernels::Type type, int64_t n_in, int64_t n_out, int64_t n_tokens,
+                   int reps, int copies = 4);
+
+// Median bytes/s of reading a `bytes` buffer once with the bandwidth shader.
+double time_read_bandwidth(Ops& ops, uint64_t bytes, int reps);
+
+// The same on device `device` with its default tuning (opens the device for the call).
+double bench_matmul(int device, kernels::Type type, int64_t n_in, int64_t n_out,
+                    int64_t n_tokens, int reps);
+double bench_read_bandwidth(int device, uint64_t bytes, int reps);
+
+// Seconds per repetition of `body` (recorded n times, a barrier after each) between two
+// GPU timestamps, in one submission.
+double time_recorded(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& body);
+
+// Bytes of a weight in the GPU layout (what one matvec reads).
+uint64_t gpu_weight_bytes(kernels::Type type, int64_t n_in, int64_t n_out);
+
+}  // namespace petrel::vk

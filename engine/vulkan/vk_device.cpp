@@ -1,0 +1,371 @@
+// Vulkan instance and device: the loader is opened with dlopen so that a petrel binary
+// runs (CPU only) on machines without libvulkan; device listing with memory, budget and
+// subgroup size; logical device creation with one compute queue.
+#include "engine/vulkan/vk_device.h"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "engine/vulkan/vk_backend.h"
+
+namespace petrel::vk {
+
+const char* result_name(VkResult r) {
+  switch (r) {
+#define PETREL_VK_CASE(x) \
+  case x:                 \
+    return #x;
+    PETREL_VK_CASE(VK_SUCCESS)
+    PETREL_VK_CASE(VK_NOT_READY)
+    PETREL_VK_CASE(VK_TIMEOUT)
+    PETREL_VK_CASE(VK_EVENT_SET)
+    PETREL_VK_CASE(VK_EVENT_RESET)
+    PETREL_VK_CASE(VK_INCOMPLETE)
+    PETREL_VK_CASE(VK_ERROR_OUT_OF_HOST_MEMORY)
+    PETREL_VK_CASE(VK_ERROR_OUT_OF_DEVICE_MEMORY)
+    PETREL_VK_CASE(VK_ERROR_INITIALIZATION_FAILED)
+    PETREL_VK_CASE(VK_ERROR_DEVICE_LOST)
+    PETREL_VK_CASE(VK_ERROR_MEMORY_MAP_FAILED)
+    PETREL_VK_CASE(VK_ERROR_LAYER_NOT_PRESENT)
+    PETREL_VK_CASE(VK_ERROR_EXTENSION_NOT_PRESENT)
+    PETREL_VK_CASE(VK_ERROR_FEATURE_NOT_PRESENT)
+    PETREL_VK_CASE(VK_ERROR_INCOMPATIBLE_DRIVER)
+    PETREL_VK_CASE(VK_ERROR_TOO_MANY_OBJECTS)
+    PETREL_VK_CASE(VK_ERROR_FORMAT_NOT_SUPPORTED)
+    PETREL_VK_CASE(VK_ERROR_FRAGMENTED_POOL)
+    PETREL_VK_CASE(VK_ERROR_UNKNOWN)
+    PETREL_VK_CASE(VK_ERROR_OUT_OF_POOL_MEMORY)
+    PETREL_VK_CASE(VK_ERROR_INVALID_EXTERNAL_HANDLE)
+    PETREL_VK_CASE(VK_ERROR_FRAGMENTATION)
+    PETREL_VK_CASE(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS)
+#undef PETREL_VK_CASE
+    default:
+      return "VK_RESULT_UNKNOWN";
+  }
+}
+
+void throw_vk_error(const char* call, VkResult r, const char* file, int line) {
+  throw Error(std::string("Vulkan: ") + call + " failed: " + result_name(r) + " (" + file + ":" +
+              std::to_string(line) + ")");
+}
+
+namespace {
+
+// Opens libvulkan once per process; nullptr when it cannot be found.
+PFN_vkGetInstanceProcAddr loader_entry(std::string* why) {
+  static std::once_flag once;
+  static PFN_vkGetInstanceProcAddr gipa = nullptr;
+  static std::string err;
+  std::call_once(once, [] {
+    void* lib = nullptr;
+    for (const char* name : {"libvulkan.so.1", "libvulkan.so"}) {
+      lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (lib) break;
+    }
+    if (!lib) {
+      const char* e = dlerror();
+      err = e ? e : "libvulkan.so.1 not found";
+      return;
+    }
+    gipa = reinterpret_cast<PFN_vkGetInstanceProcAddr>(dlsym(lib, "vkGetInstanceProcAddr"));
+    if (!gipa) err = "libvulkan has no vkGetInstanceProcAddr";
+  });
+  if (why) *why = err;
+  return gipa;
+}
+
+// Loads the global entry points and creates an instance (Vulkan 1.2).
+VkInstance create_instance(Fns& fn) {
+  std::string why;
+  PFN_vkGetInstanceProcAddr gipa = loader_entry(&why);
+  if (!gipa) throw Error("Vulkan: no loader/driver (cannot open the Vulkan loader: " + why + ")");
+#define PETREL_VK_LOAD(f) fn.f = reinterpret_cast<PFN_##f>(gipa(nullptr, #f));
+  PETREL_VK_GLOBAL_FNS(PETREL_VK_LOAD)
+#undef PETREL_VK_LOAD
+  if (!fn.vkCreateInstance) throw Error("Vulkan: no loader/driver (vkCreateInstance missing)");
+  uint32_t api = VK_API_VERSION_1_0;
+  if (fn.vkEnumerateInstanceVersion) fn.vkEnumerateInstanceVersion(&api);
+  if (api < VK_API_VERSION_1_2)
+    throw Error("Vulkan: the loader supports Vulkan " + std::to_string(VK_API_VERSION_MAJOR(api)) +
+                "." + std::to_string(VK_API_VERSION_MINOR(api)) + "; petrel needs 1.2");
+  VkApplicationInfo app{};
+  app.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO;
+  app.pApplicationName = "petrel";
+  app.apiVersion = VK_API_VERSION_1_2;
+  VkInstanceCreateInfo ci{};
+  ci.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO;
+  ci.pApplicationInfo = &app;
+  VkInstance inst = VK_NULL_HANDLE;
+  VkResult r = fn.vkCreateInstance(&ci, nullptr, &inst);
+  if (r != VK_SUCCESS)
+    throw Error(std::string("Vulkan: no loader/driver usable (vkCreateInstance: ") + result_name(r) +
+                ")");
+#define PETREL_VK_LOAD(f) fn.f = reinterpret_cast<PFN_##f>(gipa(inst, #f));
+  PETREL_VK_INSTANCE_FNS(PETREL_VK_LOAD)
+#undef PETREL_VK_LOAD
+  return inst;
+}
+
+std::vector<VkPhysicalDevice> physical_devices(const Fns& fn, VkInstance inst) {
+  uint32_t n = 0;
+  PETREL_VK_CHECK(fn.vkEnumeratePhysicalDevices(inst, &n, nullptr));
+  std::vector<VkPhysicalDevice> devs(n);
+  if (n) PETREL_VK_CHECK(fn.vkEnumeratePhysicalDevices(inst, &n, devs.data()));
+  devs.resize(n);
+  return devs;
+}
+
+bool has_extension(const Fns& fn, VkPhysicalDevice pd, const char* ext) {
+  uint32_t n = 0;
+  if (fn.vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr) != VK_SUCCESS) return false;
+  std::vector<VkExtensionProperties> props(n);
+  if (fn.vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, props.data()) != VK_SUCCESS)
+    return false;
+  for (uint32_t i = 0; i < n; ++i)
+    if (std::strcmp(props[i].extensionName, ext) == 0) return true;
+  return false;
+}
+
+const char* type_name(VkPhysicalDeviceType t) {
+  switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "cpu";
+    default: return "other";
+  }
+}
+
+struct PhysInfo {
+  DeviceCaps caps;
+  std::string driver;
+  uint64_t device_local = 0;
+  uint64_t budget = 0;
+};
+
+PhysInfo query(const Fns& fn, VkPhysicalDevice pd) {
+  PhysInfo info;
+  VkPhysicalDeviceSubgroupProperties sub{};
+  sub.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES;
+  VkPhysicalDeviceDriverProperties drv{};
+  drv.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES;
+  sub.pNext = &drv;
+  VkPhysicalDeviceProperties2 p2{};
+  p2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2;
+  p2.pNext = &sub;
+  fn.vkGetPhysicalDeviceProperties2(pd, &p2);
+  info.caps.props = p2.properties;
+  info.caps.subgroup_size = sub.subgroupSize;
+  info.caps.subgroup_arithmetic = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                                  (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+  info.driver = std::string(drv.driverName);
+  if (drv.driverInfo[0]) info.driver += std::string(" ") + drv.driverInfo;
+  info.caps.memory_budget = has_extension(fn, pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{};
+  budget.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT;
+  VkPhysicalDeviceMemoryProperties2 m2{};
+  m2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2;
+  if (info.caps.memory_budget) m2.pNext = &budget;
+  fn.vkGetPhysicalDeviceMemoryProperties2(pd, &m2);
+  info.caps.mem = m2.memoryProperties;
+  for (uint32_t h = 0; h < m2.memoryProperties.memoryHeapCount; ++h) {
+    if (!(m2.memoryProperties.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+    info.device_local += m2.memoryProperties.memoryHeaps[h].size;
+    if (info.caps.memory_budget) info.budget += budget.heapBudget[h];
+  }
+  return info;
+}
+
+}  // namespace
+
+std::vector<DeviceInfo> list_devices() {
+  Fns fn;
+  VkInstance inst = create_instance(fn);
+  std::vector<DeviceInfo> out;
+  try {
+    auto devs = physical_devices(fn, inst);
+    for (size_t i = 0; i < devs.size(); ++i) {
+      PhysInfo pi = query(fn, devs[i]);
+      DeviceInfo d;
+      d.index = int(i);
+      d.name = pi.caps.props.deviceName;
+      d.type = type_name(pi.caps.props.deviceType);
+      d.device_local_bytes = pi.device_local;
+      d.budget_bytes = pi.budget;
+      d.subgroup_size = pi.caps.subgroup_size;
+      d.driver = pi.driver;
+      out.push_back(std::move(d));
+    }
+  } catch (...) {
+    fn.vkDestroyInstance(inst, nullptr);
+    throw;
+  }
+  fn.vkDestroyInstance(inst, nullptr);
+  if (out.empty()) throw Error("Vulkan: no loader/driver exposes a device (0 physical devices)");
+  return out;
+}
+
+std::unique_ptr<Context> Context::create(int device_index) {
+  std::unique_ptr<Context> c(new Context());
+  c->instance = create_instance(c->fn);
+  auto devs = physical_devices(c->fn, c->instance);
+  if (devs.empty()) throw Error("Vulkan: no loader/driver exposes a device (0 physical devices)");
+  if (device_index < 0 || size_t(device_index) >= devs.size())
+    throw Error("Vulkan: device index " + std::to_string(device_index) + " out of range (" +
+                std::to_string(devs.size()) + " devices; see `petrel devices`)");
+  c->phys = devs[size_t(device_index)];
+  PhysInfo pi = query(c->fn, c->phys);
+  c->caps = pi.caps;
+  c->name = pi.caps.props.deviceName;
+  if (pi.caps.props.apiVersion < VK_API_VERSION_1_2)
+    throw Error("Vulkan: device '" + c->name + "' supports only Vulkan " +
+                std::to_string(VK_API_VERSION_MAJOR(pi.caps.props.apiVersion)) + "." +
+                std::to_string(VK_API_VERSION_MINOR(pi.caps.props.apiVersion)) + "; petrel needs 1.2");
+  if (!c->caps.subgroup_arithmetic)
+    throw Error("Vulkan: device '" + c->name + "' lacks subgroup arithmetic in compute shaders");
+
+  uint32_t nq = 0;
+  c->fn.vkGetPhysicalDeviceQueueFamilyProperties(c->phys, &nq, nullptr);
+  std::vector<VkQueueFamilyProperties> qf(nq);
+  c->fn.vkGetPhysicalDeviceQueueFamilyProperties(c->phys, &nq, qf.data());
+  int family = -1;
+  for (uint32_t i = 0; i < nq; ++i) {
+    if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
+      family = int(i);
+      break;
+    }
+  }
+  if (family < 0) throw Error("Vulkan: device '" + c->name + "' has no compute queue");
+  c->queue_family = uint32_t(family);
+  c->caps.timestamp_bits = qf[size_t(family)].timestampValidBits;
+
+  float prio = 1.0f;
+  VkDeviceQueueCreateInfo qci{};
+  qci.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO;
+  qci.queueFamilyIndex = c->queue_family;
+  qci.queueCount = 1;
+  qci.pQueuePriorities = &prio;
+  VkPhysicalDeviceFeatures supported{};
+  c->fn.vkGetPhysicalDeviceFeatures(c->phys, &supported);
+  VkPhysicalDeviceFeatures feats{};
+  feats.shaderStorageBufferArrayDynamicIndexing = supported.shaderStorageBufferArrayDynamicIndexing;
+  std::vector<const char*> exts;
+  if (c->caps.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  // 8-bit packed integer dot products (OpSDot in shaders/mul_mvq.comp), when offered
+  VkPhysicalDeviceShaderIntegerDotProductFeatures idp{};
+  idp.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES;
+  if (has_extension(c->fn, c->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) {
+    VkPhysicalDeviceFeatures2 f2{};
+    f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    f2.pNext = &idp;
+    c->fn.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
+    idp.pNext = nullptr;
+    if (idp.shaderIntegerDotProduct) {
+      exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+      c->caps.integer_dot = true;
+    }
+  }
+  VkDeviceCreateInfo dci{};
+  if (c->caps.integer_dot) dci.pNext = &idp;
+  dci.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
+  dci.queueCreateInfoCount = 1;
+  dci.pQueueCreateInfos = &qci;
+  dci.pEnabledFeatures = &feats;
+  dci.enabledExtensionCount = uint32_t(exts.size());
+  dci.ppEnabledExtensionNames = exts.data();
+  PETREL_VK_CHECK(c->fn.vkCreateDevice(c->phys, &dci, nullptr, &c->device));
+#define PETREL_VK_LOAD(f) \
+  c->fn.f = reinterpret_cast<PFN_##f>(c->fn.vkGetDeviceProcAddr(c->device, #f));
+  PETREL_VK_DEVICE_FNS(PETREL_VK_LOAD)
+#undef PETREL_VK_LOAD
+  c->fn.vkGetDeviceQueue(c->device, c->queue_family, 0, &c->queue);
+
+  VkCommandPoolCreateInfo pci{};
+  pci.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
+  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pci.queueFamilyIndex = c->queue_family;
+  PETREL_VK_CHECK(c->fn.vkCreateCommandPool(c->device, &pci, nullptr, &c->pool_));
+  VkFenceCreateInfo fci{};
+  fci.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+  PETREL_VK_CHECK(c->fn.vkCreateFence(c->device, &fci, nullptr, &c->fence_));
+  return c;
+}
+
+Context::~Context() {
+  if (device) {
+    fn.vkDeviceWaitIdle(device);
+    if (fence_) fn.vkDestroyFence(device, fence_, nullptr);
+    if (pool_) fn.vkDestroyCommandPool(device, pool_, nullptr);
+    fn.vkDestroyDevice(device, nullptr);
+  }
+  if (instance) fn.vkDestroyInstance(instance, nullptr);
+}
+
+VkCommandBuffer Context::alloc_command_buffer() {
+  VkCommandBufferAllocateInfo ai{};
+  ai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+  ai.commandPool = pool_;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  VkCommandBuffer cb = VK_NULL_HANDLE;
+  PETREL_VK_CHECK(fn.vkAllocateCommandBuffers(device, &ai, &cb));
+  return cb;
+}
+
+void Context::free_command_buffer(VkCommandBuffer cb) {
+  fn.vkFreeCommandBuffers(device, pool_, 1, &cb);
+}
+
+void Context::submit_and_wait(VkCommandBuffer cb) {
+  VkSubmitInfo si{};
+  si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cb;
+  PETREL_VK_CHECK(fn.vkResetFences(device, 1, &fence_));
+  PETREL_VK_CHECK(fn.vkQueueSubmit(queue, 1, &si, fence_));
+  PETREL_VK_CHECK(fn.vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX));
+}
+
+void Context::run_now(const std::function<void(VkCommandBuffer)>& rec) {
+  VkCommandBuffer cb = alloc_command_buffer();
+  try {
+    VkCommandBufferBeginInfo bi{};
+    bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    PETREL_VK_CHECK(fn.vkBeginCommandBuffer(cb, &bi));
+    // earlier submissions' device writes (uploads, shaders) -> this one
+    VkMemoryBarrier mb{};
+    mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+    mb.srcAccessMask = VK_ACCESS_MEMORY_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT;
+    fn.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                            0, 1, &mb, 0, nullptr, 0, nullptr);
+    rec(cb);
+    PETREL_VK_CHECK(fn.vkEndCommandBuffer(cb));
+    submit_and_wait(cb);
+  } catch (...) {
+    free_command_buffer(cb);
+    throw;
+  }
+  free_command_buffer(cb);
+}
+
+uint64_t Context::device_budget() const {
+  if (!caps.memory_budget) return 0;
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{};
+  budget.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT;
+  VkPhysicalDeviceMemoryProperties2 m2{};
+  m2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2;
+  m2.pNext = &budget;
+  fn.vkGetPhysicalDeviceMemoryProperties2(phys, &m2);
+  uint64_t total = 0;
+  for (uint32_t h = 0; h < m2.memoryProperties.memoryHeapCount; ++h)
+    if (m2.memoryProperties.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      total += budget.heapBudget[h];
+  return total;
+}
+
+}  // namespace petrel::vk

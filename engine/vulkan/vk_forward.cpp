@@ -1,0 +1,272 @@
+// The llama/qwen2 forward pass on the GPU. Weights are uploaded once; the whole pass for
+// n tokens is recorded into one command buffer, submitted once and waited for; only the
+// needed logits come back (a host-visible readback buffer). Positions and token ids live
+// in host-visible buffers that the shaders read, so a recorded command buffer is reused
+// for every forward of the same shape (decode records once).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "engine/vulkan/vk_backend.h"
+#include "engine/vulkan/vk_ops.h"
+
+namespace petrel::vk {
+namespace {
+
+struct LayerGpu {
+  Buffer* attn_norm = nullptr;
+  GpuWeight wq, wk, wv, wo;
+  Buffer *bq = nullptr, *bk = nullptr, *bv = nullptr;
+  Buffer* ffn_norm = nullptr;
+  GpuWeight w_gate, w_up, w_down;
+  Buffer *kcache = nullptr, *vcache = nullptr;
+};
+
+// Split-K factor of decode attention over n_kv cached positions: about 64 keys per split
+// (one tile of attn.comp), at most 16; powers of two, so few command buffers get recorded.
+uint32_t decode_splits(uint32_t n_kv) {
+  uint32_t s = 1;
+  while (s < 16 && n_kv > 64u * s) s *= 2;
+  return s;
+}
+
+class BackendImpl final : public Backend {
+ public:
+  BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
+              const Tuning* tuning);
+  ~BackendImpl() override;
+  void forward(const int32_t* tokens, int n, int pos, float* logits_out, bool all_logits) override;
+  std::string device_name() const override { return ops_->ctx().name; }
+  uint64_t device_bytes_used() const override { return ops_->mem().device_bytes(); }
+
+ private:
+  VkCommandBuffer record(uint32_t n, bool all_logits, uint32_t n_split);
+  Buffer* opt_f32(const float* p, size_t n, const std::string& what) {
+    return p ? ops_->upload_f32(p, n, what) : nullptr;
+  }
+
+  HParams hp_;
+  int n_ctx_, max_batch_;
+  std::unique_ptr<Ops> ops_;
+  GpuWeight tok_embd_, output_;
+  Buffer* output_norm_ = nullptr;
+  Buffer* inv_freq_ = nullptr;
+  std::vector<LayerGpu> layers_;
+  Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_, *part_;
+  Buffer *params_, *tokens_, *readback_;
+  std::map<std::tuple<uint32_t, bool, uint32_t>, VkCommandBuffer> cmds_;
+};
+
+BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
+                         const Tuning* tuning)
+    : hp_(w.hp), n_ctx_(n_ctx), max_batch_(std::max(1, max_batch)) {
+  if (n_ctx <= 0) throw Error("Vulkan: n_ctx must be positive (got " + std::to_string(n_ctx) + ")");
+  const int hd = hp_.head_dim, n_embd = hp_.n_embd;
+  const int q_dim = hp_.n_head * hd, kv_dim = hp_.n_head_kv * hd;
+  if (hd % 8 != 0 || hd > 256 || hp_.n_head_kv <= 0 || hp_.n_head % hp_.n_head_kv != 0 ||
+      hp_.n_rot > hd || hp_.n_rot % 2 != 0)
+    throw Error("Vulkan: unsupported attention shape (head_dim " + std::to_string(hd) +
+                ", n_head " + std::to_string(hp_.n_head) + ", n_head_kv " +
+                std::to_string(hp_.n_head_kv) + ", n_rot " + std::to_string(hp_.n_rot) +
+                "): needs head_dim % 8 == 0, head_dim <= 256, n_head % n_head_kv == 0");
+  ops_ = std::make_unique<Ops>(device_index, tuning);
+
+  tok_embd_ = ops_->upload_weight(w.tok_embd, "token_embd.weight");
+  output_ = w.output.data == w.tok_embd.data && w.output.type == w.tok_embd.type
+                ? tok_embd_
+                : ops_->upload_weight(w.output, "output.weight");
+  output_norm_ = ops_->upload_f32(w.output_norm, size_t(n_embd), "output_norm.weight");
+  std::vector<float> inv(size_t(std::max(1, hp_.n_rot / 2)), 0.0f);
+  // base^(-2i/n_rot) as a running product, the way the CPU path (kernels/ops.cpp) forms it
+  const float theta_scale = std::pow(hp_.rope_base, -2.0f / float(hp_.n_rot));
+  float f = 1.0f;
+  for (int i = 0; i < hp_.n_rot / 2; ++i, f *= theta_scale)
+    inv[size_t(i)] = w.rope_freqs ? f / w.rope_freqs[i] : f;
+  inv_freq_ = ops_->upload_f32(inv.data(), inv.size(), "rope inverse frequencies");
+
+  const size_t cache_bytes = size_t(n_ctx) * size_t(kv_dim) * 2;
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& lw = w.layers[l];
+    const std::string b = "blk." + std::to_string(l) + ".";
+    LayerGpu g;
+    g.attn_norm = ops_->upload_f32(lw.attn_norm, size_t(n_embd), b + "attn_norm.weight");
+    g.wq = ops_->upload_weight(lw.wq, b + "attn_q.weight");
+    g.wk = ops_->upload_weight(lw.wk, b + "attn_k.weight");
+    g.wv = ops_->upload_weight(lw.wv, b + "attn_v.weight");
+    g.bq = opt_f32(lw.bq, size_t(q_dim), b + "attn_q.bias");
+    g.bk = opt_f32(lw.bk, size_t(kv_dim), b + "attn_k.bias");
+    g.bv = opt_f32(lw.bv, size_t(kv_dim), b + "attn_v.bias");
+    g.wo = ops_->upload_weight(lw.wo, b + "attn_output.weight");
+    g.ffn_norm = ops_->upload_f32(lw.ffn_norm, size_t(n_embd), b + "ffn_norm.weight");
+    g.w_gate = ops_->upload_weight(lw.w_gate, b + "ffn_gate.weight");
+    g.w_up = ops_->upload_weight(lw.w_up, b + "ffn_up.weight");
+    g.w_down = ops_->upload_weight(lw.w_down, b + "ffn_down.weight");
+    g.kcache = ops_->mem().device_buffer(cache_bytes, b + "K cache");
+    g.vcache = ops_->mem().device_buffer(cache_bytes, b + "V cache");
+    layers_.push_back(g);
+  }
+
+  Memory& m = ops_->mem();
+  const size_t mb = size_t(max_batch_);
+  x_ = m.device_buffer(mb * n_embd * 4, "activations x");
+  h_ = m.device_buffer(mb * n_embd * 4, "activations h");
+  q_ = m.device_buffer(mb * q_dim * 4, "activations q");
+  k_ = m.device_buffer(mb * kv_dim * 4, "activations k");
+  v_ = m.device_buffer(mb * kv_dim * 4, "activations v");
+  att_ = m.device_buffer(mb * q_dim * 4, "activations attn");
+  g_ = m.device_buffer(mb * size_t(hp_.n_ff) * 4, "activations gate");
+  u_ = m.device_buffer(mb * size_t(hp_.n_ff) * 4, "activations up");
+  logits_ = m.device_buffer(mb * size_t(hp_.n_vocab) * 4, "logits");
+  part_ = m.device_buffer(size_t(hp_.n_head) * 16 * size_t(hd + 2) * 4, "attention partials");
+  params_ = m.host_buffer(256, false, "params");
+  tokens_ = m.host_buffer(mb * 4, false, "token ids");
+  readback_ = m.host_buffer(mb * size_t(hp_.n_vocab) * 4, true, "logits readback");
+}
+
+BackendImpl::~BackendImpl() {
+  for (auto& [key, cb] : cmds_) ops_->ctx().free_command_buffer(cb);
+}
+
+VkCommandBuffer BackendImpl::record(uint32_t n, bool all_logits, uint32_t n_split) {
+  auto key = std::make_tuple(n, all_logits, n_split);
+  auto it = cmds_.find(key);
+  if (it != cmds_.end()) return it->second;
+  if (cmds_.size() >= 16) {
+    for (auto& [k, cb] : cmds_) ops_->ctx().free_command_buffer(cb);
+    cmds_.clear();
+  }
+  Ops& o = *ops_;
+  Context& c = o.ctx();
+  const uint32_t n_embd = uint32_t(hp_.n_embd), hd = uint32_t(hp_.head_dim);
+  const uint32_t q_dim = uint32_t(hp_.n_head) * hd, kv_dim = uint32_t(hp_.n_head_kv) * hd;
+  const uint32_t n_ff = uint32_t(hp_.n_ff), n_vocab = uint32_t(hp_.n_vocab);
+
+  VkCommandBuffer cb = c.alloc_command_buffer();
+  VkCommandBufferBeginInfo bi{};
+  bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+  PETREL_VK_CHECK(c.fn.vkBeginCommandBuffer(cb, &bi));
+  o.transfer_barrier(cb);
+  o.get_rows(cb, tok_embd_, *tokens_, 0, *x_, n);  // x = tok_embd[tokens]   [n, n_embd]
+  o.barrier(cb);
+  const RopeStorePush rp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
+                         uint32_t(hp_.rope_mode), q_dim, kv_dim};
+  const AttnPush ap{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, n_split,
+                    1.0f / std::sqrt(float(hd))};
+  // with Tuning::use_mvq, decode-sized batches take the int8-activation matvec where every
+  // weight of a step allows it; it applies rms_norm to its input itself (no norm dispatch)
+  const bool small = n < kMmMinTokens;
+  const bool mvq = small && o.pipes().tuning().use_mvq;
+  auto q8 = [&](const GpuWeight& w) { return mvq && o.mvq_supported(w); };
+  const float eps = hp_.norm_eps;
+  for (const LayerGpu& L : layers_) {
+    // q, k, v = W rms_norm(x) * attn_norm + b      [n, q_dim], [n, kv_dim], [n, kv_dim]
+    if (q8(L.wq) && q8(L.wk) && q8(L.wv)) {
+      o.mul_mvq(cb, L.wq, {x_, 0, n_embd, q_, 0, q_dim, L.bq}, n, L.attn_norm, eps);
+      o.mul_mvq(cb, L.wk, {x_, 0, n_embd, k_, 0, kv_dim, L.bk}, n, L.attn_norm, eps);
+      o.mul_mvq(cb, L.wv, {x_, 0, n_embd, v_, 0, kv_dim, L.bv}, n, L.attn_norm, eps);
+    } else {
+      o.rms_norm(cb, *x_, 0, *L.attn_norm, *h_, 0, n, n_embd, eps);  // h [n, n_embd]
+      o.barrier(cb);
+      o.matmul(cb, L.wq, {h_, 0, n_embd, q_, 0, q_dim, L.bq}, n);
+      o.matmul(cb, L.wk, {h_, 0, n_embd, k_, 0, kv_dim, L.bk}, n);
+      o.matmul(cb, L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv}, n);
+    }
+    o.barrier(cb);
+    // RoPE on q and k; k, v -> cache rows pos..pos+n-1 (f16)
+    o.rope_store(cb, *q_, *k_, *v_, *L.kcache, *L.vcache, *params_, *inv_freq_, rp, n);
+    o.barrier(cb);
+    // att = softmax(q K^T / sqrt(hd)) V, causal                       [n, q_dim]
+    o.attention(cb, *q_, *L.kcache, *L.vcache, *att_, *part_, *params_, ap, n);
+    o.barrier(cb);
+    // x += wo att                                                   [n, n_embd]
+    const MatArgs wo_args{att_, 0, q_dim, x_, 0, n_embd, nullptr, true};
+    if (q8(L.wo))
+      o.mul_mvq(cb, L.wo, wo_args, n);
+    else
+      o.matmul(cb, L.wo, wo_args, n);
+    o.barrier(cb);
+    // g = silu(w_gate h) * (w_up h), h = rms_norm(x) * ffn_norm      [n, n_ff]
+    const bool fuse = small && L.w_gate.type == L.w_up.type;
+    if (fuse && q8(L.w_gate)) {
+      o.mul_mvq_glu(cb, L.w_gate, L.w_up, {x_, 0, n_embd, g_, 0, n_ff}, n, L.ffn_norm, eps);
+    } else {
+      o.rms_norm(cb, *x_, 0, *L.ffn_norm, *h_, 0, n, n_embd, eps);
+      o.barrier(cb);
+      if (fuse) {
+        o.mul_mv_glu(cb, L.w_gate, L.w_up, {h_, 0, n_embd, g_, 0, n_ff}, n);
+      } else {
+        o.matmul(cb, L.w_gate, {h_, 0, n_embd, g_, 0, n_ff}, n);
+        o.matmul(cb, L.w_up, {h_, 0, n_embd, u_, 0, n_ff}, n);
+        o.barrier(cb);
+        o.silu_mul(cb, *g_, *u_, *g_, n * n_ff);
+      }
+    }
+    o.barrier(cb);
+    // x += w_down g                                                 [n, n_embd]
+    const MatArgs down_args{g_, 0, n_ff, x_, 0, n_embd, nullptr, true};
+    if (q8(L.w_down))
+      o.mul_mvq(cb, L.w_down, down_args, n);
+    else
+      o.matmul(cb, L.w_down, down_args, n);
+    o.barrier(cb);
+  }
+  // logits = output (rms_norm(x) * output_norm), last row only unless all_logits
+  const uint32_t rows = all_logits ? n : 1;
+  const uint32_t off = all_logits ? 0 : (n - 1) * n_embd;
+  if (rows < kMmMinTokens && o.pipes().tuning().use_mvq && o.mvq_supported(output_)) {
+    o.mul_mvq(cb, output_, {x_, off, n_embd, logits_, 0, n_vocab}, rows, output_norm_, eps);
+  } else {
+    o.rms_norm(cb, *x_, off, *output_norm_, *h_, off, rows, n_embd, eps);
+    o.barrier(cb);
+    o.matmul(cb, output_, {h_, off, n_embd, logits_, 0, n_vocab}, rows);
+  }
+  o.transfer_barrier(cb);
+  VkBufferCopy cp{0, 0, VkDeviceSize(rows) * n_vocab * 4};
+  c.fn.vkCmdCopyBuffer(cb, logits_->handle, readback_->handle, 1, &cp);
+  o.host_barrier(cb);
+  PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
+  cmds_.emplace(key, cb);
+  return cb;
+}
+
+void BackendImpl::forward(const int32_t* tokens, int n, int pos, float* logits_out,
+                          bool all_logits) {
+  if (n <= 0) throw Error("Vulkan: forward needs at least one token");
+  if (pos < 0 || pos + n > n_ctx_)
+    throw Error("Vulkan: positions [" + std::to_string(pos) + ", " + std::to_string(pos + n) +
+                ") exceed the context of " + std::to_string(n_ctx_));
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= hp_.n_vocab)
+      throw Error("Vulkan: token id " + std::to_string(tokens[i]) + " at index " +
+                  std::to_string(i) + " is outside the vocabulary of " + std::to_string(hp_.n_vocab));
+  const size_t n_vocab = size_t(hp_.n_vocab);
+  for (int done = 0; done < n;) {
+    const int m = std::min(max_batch_, n - done);
+    const uint32_t p0 = uint32_t(pos + done);
+    std::memcpy(tokens_->mapped, tokens + done, size_t(m) * 4);
+    static_cast<uint32_t*>(params_->mapped)[0] = p0;
+    const uint32_t n_split = m == 1 ? decode_splits(p0 + 1) : 1;
+    VkCommandBuffer cb = record(uint32_t(m), all_logits, n_split);
+    ops_->ctx().submit_and_wait(cb);
+    ops_->mem().invalidate(*readback_);
+    const auto* src = static_cast<const float*>(readback_->mapped);
+    if (all_logits)
+      std::memcpy(logits_out + size_t(done) * n_vocab, src, size_t(m) * n_vocab * 4);
+    else if (done + m == n)
+      std::memcpy(logits_out, src, n_vocab * 4);
+    done += m;
+  }
+}
+
+}  // namespace
+
+Backend::~Backend() = default;
+
+std::unique_ptr<Backend> Backend::create(const ModelWeights& w, int device_index, int n_ctx,
+                                         int max_batch, const Tuning* tuning) {
+  return std::make_unique<BackendImpl>(w, device_index, n_ctx, max_batch, tuning);
+}
+
+}  // namespace petrel::vk

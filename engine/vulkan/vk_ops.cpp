@@ -1,0 +1,306 @@
+// Recording of single GPU ops: picks the pipeline variant, fills its push constants,
+// binds buffers and computes the grid. No synchronization except where an op has two
+// passes (split-K attention); callers place barriers between dependent ops.
+#include "engine/vulkan/vk_ops.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace petrel::vk {
+
+using kernels::Type;
+
+const char* type_suffix(Type t) {
+  switch (t) {
+    case Type::kF32: return "f32";
+    case Type::kF16: return "f16";
+    case Type::kBF16: return "bf16";
+    case Type::kQ4_0: return "q4_0";
+    case Type::kQ4_1: return "q4_1";
+    case Type::kQ5_0: return "q5_0";
+    case Type::kQ5_1: return "q5_1";
+    case Type::kQ8_0: return "q8_0";
+    case Type::kQ4_K: return "q4_k";
+    case Type::kQ5_K: return "q5_k";
+    case Type::kQ6_K: return "q6_k";
+    default: throw Error("Vulkan: no shaders for type id " + std::to_string(uint32_t(t)));
+  }
+}
+
+Tuning Ops::default_tuning(const DeviceCaps& caps) {
+  Tuning t;
+  const bool cpu = caps.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  // H100 sweep (bench_vulkan, 4096 x 14336): 64 threads; rows per workgroup 4 for
+  // Q4_K/Q5_K, 2 for Q6_K and the 32-element blocks
+  t.mv_wg = 64;
+  t.mv_rows = cpu ? 4 : 2;
+  t.mv_rows_k = 4;
+  t.mv_rows_q6_k = cpu ? 4 : 2;
+  // mul_mvq quantizes x once per workgroup: many rows per workgroup amortize that. On the
+  // H100 its best (128/16: Q4_K 1024 GB/s, Q6_K 1229, Q8_0 1889 at 4096 x 14336) stays
+  // below mul_mv (1366, 1681, 2237): the per-workgroup quantization prologue costs more
+  // than the integer dots save, so the forward pass keeps mul_mv until that is fixed.
+  t.use_mvq = false;
+  t.mvq_wg = cpu ? 64 : 128;
+  t.mvq_rows = cpu ? 4 : 16;
+  t.mvq_rows_q6_k = cpu ? 4 : 16;
+  t.wg_small = 64;
+  t.wg_large = cpu ? 64 : 256;
+  return t;
+}
+
+Ops::Ops(int device_index, const Tuning* tuning) {
+  ctx_ = Context::create(device_index);
+  mem_ = std::make_unique<Memory>(*ctx_);
+  pipes_ = std::make_unique<Pipelines>(*ctx_, tuning ? *tuning : default_tuning(ctx_->caps));
+  dummy_ = mem_->device_buffer(256, "dummy binding");
+}
+
+Ops::~Ops() {
+  pipes_.reset();
+  mem_.reset();
+  ctx_.reset();
+}
+
+GpuWeight Ops::upload_weight(const kernels::WeightView& w, const std::string& what) {
+  GpuWeight g;
+  g.type = w.type;
+  g.n_in = w.n_in;
+  g.n_out = w.n_out;
+  g.layout = gpu_layout(w.type, w.n_in, w.n_out, what.c_str());
+  g.buf = mem_->device_buffer(g.layout.words * 4, what);
+  const bool raw = (w.type == Type::kQ4_K && w.row_bytes == size_t(w.n_in / 256) * 144) ||
+                   (w.type == Type::kQ5_K && w.row_bytes == size_t(w.n_in / 256) * 176);
+  if (raw) {
+    mem_->upload(*g.buf, 0, w.data, w.row_bytes * size_t(w.n_out));
+    return g;
+  }
+  std::vector<uint32_t> host(g.layout.words, 0);
+  repack_rows(w, g.layout, 0, w.n_out, host.data());
+  mem_->upload(*g.buf, 0, host.data(), host.size() * 4);
+  return g;
+}
+
+Buffer* Ops::upload_f32(const float* data, size_t n, const std::string& what) {
+  Buffer* b = mem_->device_buffer(n * 4, what);
+  mem_->upload(*b, 0, data, n * 4);
+  return b;
+}
+
+void Ops::grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const {
+  const uint32_t max_x = ctx_->caps.props.limits.maxComputeWorkGroupCount[0];
+  *gx = std::min(n_groups, max_x);
+  *gz = (n_groups + *gx - 1) / *gx;
+}
+
+void Ops::mat_push(const GpuWeight& w, const MatArgs& a, MulMvPush* p) const {
+  p->n_in = uint32_t(w.n_in);
+  p->n_out = uint32_t(w.n_out);
+  p->B = w.layout.blocks_per_row;
+  p->off1 = w.layout.off1;
+  p->off2 = w.layout.off2;
+  p->x_off = a.x_off;
+  p->x_stride = a.x_stride;
+  p->y_off = a.y_off;
+  p->y_stride = a.y_stride;
+  p->flags = (a.bias ? 1u : 0u) | (a.accumulate ? 2u : 0u);
+}
+
+std::vector<BufRef> Ops::mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const {
+  std::vector<BufRef> b{{w.buf}};
+  if (w2) b.push_back({w2->buf});
+  b.push_back({a.x});
+  b.push_back({a.y});
+  b.push_back({a.bias ? a.bias : dummy_});
+  return b;
+}
+
+void Ops::mul_mv(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
+  const Pipeline& p = pipes_->get(std::string("mul_mv_") + type_suffix(w.type));
+  MulMvPush pc;
+  mat_push(w, a, &pc);
+  uint32_t gx, gz;
+  grid_rows(uint32_t((w.n_out + p.spec[1] - 1) / p.spec[1]), &gx, &gz);
+  pipes_->dispatch(cb, p, mat_bufs(w, nullptr, a), &pc, gx, n_tokens, gz);
+}
+
+void Ops::mul_mv_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
+                     const MatArgs& a, uint32_t n_tokens) {
+  if (gate.type != up.type || gate.n_in != up.n_in || gate.n_out != up.n_out)
+    throw Error("Vulkan: fused gate/up needs equal types and shapes");
+  const Pipeline& p = pipes_->get(std::string("mul_mv_glu_") + type_suffix(gate.type));
+  MulMvPush pc;
+  MatArgs plain = a;
+  plain.bias = nullptr;
+  plain.accumulate = false;
+  mat_push(gate, plain, &pc);
+  uint32_t gx, gz;
+  grid_rows(uint32_t((gate.n_out + p.spec[1] - 1) / p.spec[1]), &gx, &gz);
+  pipes_->dispatch(cb, p, mat_bufs(gate, &up, plain), &pc, gx, n_tokens, gz);
+}
+
+bool Ops::mvq_supported(const GpuWeight& w) const {
+  const Tuning& t = pipes_->tuning();
+  return ctx_->caps.integer_dot && w.n_in % 32 == 0 &&
+         w.n_in <= int64_t(t.mvq_max_in) &&
+         (w.type == Type::kQ8_0 || w.type == Type::kQ4_K || w.type == Type::kQ6_K);
+}
+
+void Ops::mul_mvq(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
+                  const Buffer* norm_w, float eps) {
+  mvq_dispatch(cb, w, nullptr, a, n_tokens, norm_w, eps);
+}
+
+void Ops::mul_mvq_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
+                      const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps) {
+  if (gate.type != up.type || gate.n_in != up.n_in || gate.n_out != up.n_out)
+    throw Error("Vulkan: fused gate/up needs equal types and shapes");
+  MatArgs plain = a;
+  plain.bias = nullptr;
+  plain.accumulate = false;
+  mvq_dispatch(cb, gate, &up, plain, n_tokens, norm_w, eps);
+}
+
+void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
+                       const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps) {
+  if (!mvq_supported(w))
+    throw Error(std::string("Vulkan: mul_mvq does not take a ") + type_suffix(w.type) +
+                " weight of row length " + std::to_string(w.n_in) +
+                (ctx_->caps.integer_dot ? "" : " (device lacks integer dot products)"));
+  if ((a.x_off | a.x_stride) % 4 != 0)
+    throw Error("Vulkan: mul_mvq needs x rows on 16-byte boundaries (x_off " +
+                std::to_string(a.x_off) + ", x_stride " + std::to_string(a.x_stride) + ")");
+  const Pipeline& p = pipes_->get(std::string(up ? "mul_mvq_glu_" : "mul_mvq_") + type_suffix(w.type));
+  MulMvPush mv;
+  mat_push(w, a, &mv);
+  MulMvqPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride,
+                mv.y_off, mv.y_stride, mv.flags | (norm_w ? 4u : 0u), eps};
+  std::vector<BufRef> bufs = mat_bufs(w, up, a);
+  bufs.push_back({norm_w ? norm_w : dummy_});
+  uint32_t gx, gz;
+  grid_rows(uint32_t((w.n_out + p.spec[1] - 1) / p.spec[1]), &gx, &gz);
+  pipes_->dispatch(cb, p, bufs, &pc, gx, n_tokens, gz);
+}
+
+void Ops::mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
+  const Pipeline& p = pipes_->get(std::string("mul_mm_") + type_suffix(w.type));
+  MulMvPush mv;
+  mat_push(w, a, &mv);
+  MulMmPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, n_tokens,
+               mv.x_off, mv.x_stride, mv.y_off, mv.y_stride, mv.flags};
+  pipes_->dispatch(cb, p, mat_bufs(w, nullptr, a), &pc, uint32_t((w.n_out + 63) / 64),
+                   (n_tokens + 63) / 64, 1);
+}
+
+void Ops::matmul(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
+  if (n_tokens >= kMmMinTokens)
+    mul_mm(cb, w, a, n_tokens);
+  else
+    mul_mv(cb, w, a, n_tokens);
+}
+
+void Ops::get_rows(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, uint32_t ids_off,
+                   const Buffer& out, uint32_t n_tokens) {
+  const Pipeline& p = pipes_->get(std::string("get_rows_") + type_suffix(w.type));
+  GetRowsPush pc{uint32_t(w.n_in), w.layout.blocks_per_row, w.layout.off1, w.layout.off2,
+                 ids_off, 0, uint32_t(w.n_in)};
+  const uint32_t n4 = uint32_t((w.n_in + 3) / 4);
+  pipes_->dispatch(cb, p, {{w.buf}, {&ids}, {&out}}, &pc, (n4 + p.spec[0] - 1) / p.spec[0],
+                   n_tokens, 1);
+}
+
+void Ops::rms_norm(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, const Buffer& w,
+                   const Buffer& y, uint32_t y_off, uint32_t rows, uint32_t n, float eps) {
+  const Pipeline& p = pipes_->get("rms_norm");
+  RmsNormPush pc{n, x_off, n, y_off, n, eps};
+  pipes_->dispatch(cb, p, {{&x}, {&w}, {&y}}, &pc, rows, 1, 1);
+}
+
+void Ops::rope_store(VkCommandBuffer cb, const Buffer& q, const Buffer& k, const Buffer& v,
+                     const Buffer& kcache, const Buffer& vcache, const Buffer& params,
+                     const Buffer& inv_freq, const RopeStorePush& pc, uint32_t n_tokens) {
+  const Pipeline& p = pipes_->get("rope_store");
+  pipes_->dispatch(cb, p, {{&q}, {&k}, {&v}, {&kcache}, {&vcache}, {&params}, {&inv_freq}}, &pc,
+                   pc.n_head + pc.n_head_kv, n_tokens, 1);
+}
+
+void Ops::attention(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache,
+                    const Buffer& vcache, const Buffer& out, const Buffer& part,
+                    const Buffer& params, const AttnPush& pc, uint32_t n_tokens) {
+  if (pc.head_dim % 8 != 0 || pc.head_dim > 256 || pc.n_head % pc.n_head_kv != 0)
+    throw Error("Vulkan: attention needs head_dim % 8 == 0, head_dim <= 256 and n_head a "
+                "multiple of n_head_kv (head_dim " + std::to_string(pc.head_dim) + ")");
+  const Pipeline& p = pipes_->get("attn");
+  pipes_->dispatch(cb, p, {{&q}, {&kcache}, {&vcache}, {&out}, {&part}, {&params}}, &pc,
+                   pc.n_head, n_tokens, pc.n_split);
+  if (pc.n_split > 1) {
+    barrier(cb);
+    const Pipeline& pcmb = pipes_->get("attn_combine");
+    AttnCombinePush cp{pc.n_head, pc.head_dim, pc.n_split};
+    pipes_->dispatch(cb, pcmb, {{&part}, {&out}}, &cp, pc.n_head, n_tokens, 1);
+  }
+}
+
+void Ops::silu_mul(VkCommandBuffer cb, const Buffer& g, const Buffer& u, const Buffer& out,
+                   uint32_t n) {
+  const Pipeline& p = pipes_->get("silu_mul");
+  CountPush pc{n};
+  pipes_->dispatch(cb, p, {{&g}, {&u}, {&out}}, &pc, (n + p.spec[0] - 1) / p.spec[0], 1, 1);
+}
+
+void Ops::add(VkCommandBuffer cb, const Buffer& y, const Buffer& x, uint32_t n) {
+  const Pipeline& p = pipes_->get("add");
+  CountPush pc{n};
+  pipes_->dispatch(cb, p, {{&y}, {&x}}, &pc, (n + p.spec[0] - 1) / p.spec[0], 1, 1);
+}
+
+void Ops::softmax(VkCommandBuffer cb, const Buffer& x, uint32_t rows, uint32_t n) {
+  const Pipeline& p = pipes_->get("softmax");
+  CountPush pc{n};
+  pipes_->dispatch(cb, p, {{&x}}, &pc, rows, 1, 1);
+}
+
+void Ops::argmax(VkCommandBuffer cb, const Buffer& x, const Buffer& out, uint32_t rows,
+                 uint32_t n) {
+  const Pipeline& p = pipes_->get("argmax");
+  CountPush pc{n};
+  pipes_->dispatch(cb, p, {{&x}, {&out}}, &pc, rows, 1, 1);
+}
+
+void Ops::bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,
+                    uint32_t groups) {
+  const Pipeline& p = pipes_->get("bandwidth");
+  CountPush pc{n4};
+  pipes_->dispatch(cb, p, {{&src}, {&dst}}, &pc, groups, 1, 1);
+}
+
+void Ops::barrier(VkCommandBuffer cb) {
+  VkMemoryBarrier mb{};
+  mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+  const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+  ctx_->fn.vkCmdPipelineBarrier(cb, st, st, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+void Ops::transfer_barrier(VkCommandBuffer cb) {
+  VkMemoryBarrier mb{};
+  mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  ctx_->fn.vkCmdPipelineBarrier(cb, st, st, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+void Ops::host_barrier(VkCommandBuffer cb) {
+  VkMemoryBarrier mb{};
+  mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+  ctx_->fn.vkCmdPipelineBarrier(
+      cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+      VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+}  // namespace petrel::vk

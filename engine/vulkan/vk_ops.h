@@ -1,0 +1,124 @@
+// One call per GPU op, recording into a command buffer: the building blocks of the forward
+// pass (vk_forward.cpp), also used directly by the shader tests and the benchmark.
+// Shapes are in elements; every activation is f32 and row-major ([tokens, n]).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/vulkan/vk_pipelines.h"
+#include "engine/vulkan/vk_repack.h"
+#include "kernels/matmul.h"
+
+namespace petrel::vk {
+
+struct GpuWeight {
+  kernels::Type type = kernels::Type::kF32;
+  int64_t n_in = 0, n_out = 0;
+  GpuLayout layout;
+  Buffer* buf = nullptr;
+};
+
+// Operands of a weight-times-activations product: x rows at x_off + t * x_stride, y rows at
+// y_off + t * y_stride (floats); y += bias when bias is set; y += W x when accumulate.
+struct MatArgs {
+  const Buffer* x = nullptr;
+  uint32_t x_off = 0, x_stride = 0;
+  const Buffer* y = nullptr;
+  uint32_t y_off = 0, y_stride = 0;
+  const Buffer* bias = nullptr;
+  bool accumulate = false;
+};
+
+// Token counts at and above this take the tiled matrix-matrix shader.
+constexpr uint32_t kMmMinTokens = 8;
+
+class Ops {
+ public:
+  // Opens device `device_index`; `tuning` overrides the per-device choice when given.
+  explicit Ops(int device_index, const Tuning* tuning = nullptr);
+  ~Ops();
+
+  Context& ctx() { return *ctx_; }
+  Memory& mem() { return *mem_; }
+  Pipelines& pipes() { return *pipes_; }
+  // Per-device default tuning (subgroup size, vendor).
+  static Tuning default_tuning(const DeviceCaps& caps);
+
+  // Converts w to the GPU layout and uploads it (repacking through a bounded host buffer).
+  GpuWeight upload_weight(const kernels::WeightView& w, const std::string& what);
+  // A device buffer holding n floats copied from data.
+  Buffer* upload_f32(const float* data, size_t n, const std::string& what);
+
+  // y[t] = W x[t] for t < n_tokens with the matrix-vector shader (any n_tokens).
+  void mul_mv(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
+  // y[t] = silu(Wg x[t]) * (Wu x[t]) in one pass (gate and up of the same type and shape).
+  void mul_mv_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
+                  const MatArgs& a, uint32_t n_tokens);
+  // Whether mul_mvq takes w: Q8_0/Q4_K/Q6_K, n_in <= Tuning::mvq_max_in, device OpSDot
+  // (whether the forward pass uses it is Tuning::use_mvq).
+  bool mvq_supported(const GpuWeight& w) const;
+  // y[t] = W q8(x'[t]) with int8 activations and integer dots, where x' = x, or
+  // rms_norm(x) * norm_w (eps) when norm_w is set; x rows 16-byte aligned.
+  void mul_mvq(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
+               const Buffer* norm_w = nullptr, float eps = 0.0f);
+  // y[t] = silu(Wg q8(x'[t])) * (Wu q8(x'[t])), x' as in mul_mvq.
+  void mul_mvq_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
+                   const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w = nullptr,
+                   float eps = 0.0f);
+  // y[t] = W x[t] with the tiled matrix-matrix shader.
+  void mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
+  // mul_mv below kMmMinTokens tokens, mul_mm from there.
+  void matmul(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
+  // out[t] = row ids[ids_off + t] of w, dequantized (out rows of w.n_in floats).
+  void get_rows(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, uint32_t ids_off,
+                const Buffer& out, uint32_t n_tokens);
+  // y[r] = rms_norm(x[r]) * w for `rows` rows of n (row r at x_off + r*n, y_off + r*n).
+  void rms_norm(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, const Buffer& w,
+                const Buffer& y, uint32_t y_off, uint32_t rows, uint32_t n, float eps);
+  // RoPE on q (in place) and k, k/v stored as f16 at cache rows params[0] + t.
+  void rope_store(VkCommandBuffer cb, const Buffer& q, const Buffer& k, const Buffer& v,
+                  const Buffer& kcache, const Buffer& vcache, const Buffer& params,
+                  const Buffer& inv_freq, const RopeStorePush& p, uint32_t n_tokens);
+  // Causal attention of n_tokens query rows over the cache (n_split > 1: split-K through
+  // `part`, [n_tokens * n_head * n_split * (head_dim + 2)] floats, then attn_combine).
+  void attention(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache, const Buffer& vcache,
+                 const Buffer& out, const Buffer& part, const Buffer& params, const AttnPush& p,
+                 uint32_t n_tokens);
+  // out[i] = silu(g[i]) * u[i], i < n.
+  void silu_mul(VkCommandBuffer cb, const Buffer& g, const Buffer& u, const Buffer& out,
+                uint32_t n);
+  // y[i] += x[i], i < n.
+  void add(VkCommandBuffer cb, const Buffer& y, const Buffer& x, uint32_t n);
+  // Softmax in place over `rows` rows of n.
+  void softmax(VkCommandBuffer cb, const Buffer& x, uint32_t rows, uint32_t n);
+  // out[r] = argmax of row r (uint32), `rows` rows of n.
+  void argmax(VkCommandBuffer cb, const Buffer& x, const Buffer& out, uint32_t rows, uint32_t n);
+  // Reads n4 16-byte words of src (bandwidth probe); writes one word per thread to dst.
+  void bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,
+                 uint32_t groups);
+
+  // Makes earlier shader writes visible to later shaders (compute -> compute).
+  void barrier(VkCommandBuffer cb);
+  // Makes earlier shader and transfer writes visible to later shaders and transfers.
+  void transfer_barrier(VkCommandBuffer cb);
+  // Makes earlier transfer/shader writes visible to the host (before the fence wait).
+  void host_barrier(VkCommandBuffer cb);
+
+ private:
+  void mat_push(const GpuWeight& w, const MatArgs& a, MulMvPush* p) const;
+  std::vector<BufRef> mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const;
+  void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
+  void mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
+                    const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps);
+
+  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Memory> mem_;
+  std::unique_ptr<Pipelines> pipes_;
+  Buffer* dummy_ = nullptr;  // bound where a binding is unused (no bias)
+};
+
+// Lower-case suffix of a weight type in pipeline names ("q4_k").
+const char* type_suffix(kernels::Type t);
+
+}  // namespace petrel::vk

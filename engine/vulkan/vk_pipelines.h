@@ -1,0 +1,101 @@
+// Compute pipelines, created lazily from one declarative table (vk_pipelines.cpp): for
+// each shader its bindings (descriptor count per binding), push-constant struct and
+// specialization constants, whose values are tuned per device. Also caches descriptor
+// sets per (pipeline, buffers) so a recorded forward pass allocates nothing.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/vulkan/vk_memory.h"
+
+namespace petrel::vk {
+
+// Push-constant blocks; each mirrors the `Push` block of its shader.
+struct MulMvPush {
+  uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags;
+};
+struct MulMvqPush {
+  uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags;
+  float eps;
+};
+struct MulMmPush {
+  uint32_t n_in, n_out, B, off1, off2, n_tokens, x_off, x_stride, y_off, y_stride, flags;
+};
+struct GetRowsPush {
+  uint32_t n_in, B, off1, off2, ids_off, out_off, out_stride;
+};
+struct RmsNormPush {
+  uint32_t n, x_off, x_stride, y_off, y_stride;
+  float eps;
+};
+struct RopeStorePush {
+  uint32_t n_head, n_head_kv, head_dim, n_rot, mode, q_stride, kv_stride;
+};
+struct AttnPush {
+  uint32_t n_head, n_head_kv, head_dim, n_split;
+  float scale;
+};
+struct AttnCombinePush {
+  uint32_t n_head, head_dim, n_split;
+};
+struct CountPush {
+  uint32_t n;
+};
+
+// Per-device values of the specialization constants.
+struct Tuning {
+  uint32_t mv_wg = 128;    // mul_mv threads per workgroup
+  uint32_t mv_rows = 2;    // mul_mv rows per workgroup (32-element blocks, F32/F16/BF16)
+  uint32_t mv_rows_k = 4;  // mul_mv rows per workgroup (Q4_K, Q5_K)
+  uint32_t mv_rows_q6_k = 2;  // mul_mv rows per workgroup (Q6_K)
+  bool use_mvq = false;    // forward decode uses mul_mvq (int8 activations) where it can
+  uint32_t mvq_wg = 128;   // mul_mvq threads per workgroup
+  uint32_t mvq_rows = 2;   // mul_mvq rows per workgroup (Q8_0, Q4_K)
+  uint32_t mvq_rows_q6_k = 2;  // mul_mvq rows per workgroup (Q6_K)
+  uint32_t mvq_max_in = 16384;  // longest input row mul_mvq takes (shared memory: 1.25 B/elem)
+  uint32_t wg_small = 64;  // get_rows, rope, attention
+  uint32_t wg_large = 256; // norms, element-wise
+};
+
+struct Pipeline {
+  std::string name;
+  VkPipeline pipeline = VK_NULL_HANDLE;
+  VkPipelineLayout layout = VK_NULL_HANDLE;
+  VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
+  std::vector<uint32_t> bindings;  // descriptor count per binding
+  uint32_t push_bytes = 0;
+  uint32_t spec[3] = {0, 0, 0};    // resolved specialization constants (ids 0, 1, 2)
+};
+
+class Pipelines {
+ public:
+  Pipelines(Context& ctx, const Tuning& t);
+  ~Pipelines();
+  Pipelines(const Pipelines&) = delete;
+  Pipelines& operator=(const Pipelines&) = delete;
+
+  // The pipeline of a table entry by name, e.g. "mul_mv_q4_k" (created on first use).
+  const Pipeline& get(std::string_view name);
+  // A descriptor set for `p` binding `bufs` in order (one entry per descriptor: binding 0
+  // element 0, element 1, binding 1, ...); cached, so the same tuple returns the same set.
+  VkDescriptorSet descriptor_set(const Pipeline& p, const std::vector<BufRef>& bufs);
+  // Records bind + push + dispatch.
+  void dispatch(VkCommandBuffer cb, const Pipeline& p, const std::vector<BufRef>& bufs,
+                const void* push, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
+  const Tuning& tuning() const { return tuning_; }
+
+ private:
+  Context& ctx_;
+  Tuning tuning_;
+  std::unordered_map<std::string, std::unique_ptr<Pipeline>> pipes_;
+  std::map<std::vector<uint64_t>, VkDescriptorSet> sets_;
+  std::vector<VkDescriptorPool> pools_;
+  uint32_t pool_left_ = 0;
+};
+
+}  // namespace petrel::vk

@@ -1,0 +1,334 @@
+// The whole Vulkan forward pass against a plain CPU implementation of the llama/qwen2
+// math written here (f32 activations, weights dequantized by the kernels' reference and
+// multiplied with kernels::matmul_ref, KV cache rounded to f16 like the GPU's), on tiny
+// random models built in memory. Skips when no Vulkan device is available.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <random>
+#include <vector>
+
+#include "engine/vulkan/vk_backend.h"
+#include "engine/vulkan/vk_ops.h"
+#include "kernels/matmul.h"
+#include "kernels/types.h"
+
+namespace petrel::vk {
+namespace {
+
+using kernels::Type;
+using kernels::WeightView;
+
+// Logits: both sides do the same f32 math in a different order (plus device exp/sin/cos
+// and rare 1-ulp f16 rounding flips in the cache); nMSE lands near 1e-10; a wrong
+// operation order or index gives >1e-2.
+constexpr double kLogitsTol = 1e-6;
+// Logits when decode-sized batches take mul_mvq (activations rounded to int8 per block of
+// 32 before Q8_0/Q4_K/Q6_K matvecs, which the f32 reference does not do): each matvec
+// adds nMSE ~1e-5 (half a step of amax / 127), compounding over the layers to at most
+// 5.5e-4 measured on these models (lavapipe); still far below the >1e-2 of a wrong
+// operation or index.
+constexpr double kLogitsTolQ8 = 2e-3;
+
+double nmse(const float* got, const float* want, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    den += double(want[i]) * want[i];
+  }
+  return num / den;
+}
+
+struct Config {
+  const char* arch;
+  int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
+  kernels::RopeMode mode;
+  bool biases, rope_freqs, tied;
+  Type t_embd, t_q, t_k, t_v, t_o, t_gate, t_up, t_down, t_out;
+};
+
+// A random model whose weights live in `bytes_`; dequantized F32 copies for the reference.
+class TinyModel {
+ public:
+  TinyModel(const Config& c, uint32_t seed) : rng_(seed) {
+    HParams& hp = w.hp;
+    hp.arch = c.arch;
+    hp.n_vocab = c.n_vocab;
+    hp.n_ctx_train = 256;
+    hp.n_embd = c.n_embd;
+    hp.n_layer = c.n_layer;
+    hp.n_head = c.n_head;
+    hp.n_head_kv = c.n_head_kv;
+    hp.head_dim = c.head_dim;
+    hp.n_ff = c.n_ff;
+    hp.n_rot = c.n_rot;
+    hp.norm_eps = 1e-5f;
+    hp.rope_base = 10000.f;
+    hp.rope_mode = c.mode;
+    const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+    w.tok_embd = weight(c.t_embd, c.n_embd, c.n_vocab, 1.0f);
+    w.output_norm = floats(size_t(c.n_embd), 0.5f, 1.5f);
+    w.output = c.tied ? w.tok_embd : weight(c.t_out, c.n_embd, c.n_vocab, 1.0f);
+    if (c.rope_freqs) w.rope_freqs = floats(size_t(c.n_rot / 2), 1.0f, 4.0f);
+    for (int l = 0; l < c.n_layer; ++l) {
+      LayerWeights L;
+      L.attn_norm = floats(size_t(c.n_embd), 0.5f, 1.5f);
+      L.wq = weight(c.t_q, c.n_embd, q_dim, 1.0f);
+      L.wk = weight(c.t_k, c.n_embd, kv_dim, 1.0f);
+      L.wv = weight(c.t_v, c.n_embd, kv_dim, 1.0f);
+      if (c.biases) {
+        L.bq = floats(size_t(q_dim), -0.5f, 0.5f);
+        L.bk = floats(size_t(kv_dim), -0.5f, 0.5f);
+        L.bv = floats(size_t(kv_dim), -0.5f, 0.5f);
+      }
+      L.wo = weight(c.t_o, q_dim, c.n_embd, 1.0f);
+      L.ffn_norm = floats(size_t(c.n_embd), 0.5f, 1.5f);
+      L.w_gate = weight(c.t_gate, c.n_embd, c.n_ff, 1.0f);
+      L.w_up = weight(c.t_up, c.n_embd, c.n_ff, 1.0f);
+      L.w_down = weight(c.t_down, c.n_ff, c.n_embd, 1.0f);
+      w.layers.push_back(L);
+    }
+  }
+
+  // The F32 view holding the dequantized values of a weight view made by this model.
+  const WeightView& f32_of(const WeightView& v) const {
+    for (size_t i = 0; i < views_.size(); ++i)
+      if (views_[i].data == v.data) return f32_views_[i];
+    throw Error("unknown weight view");
+  }
+
+  ModelWeights w;
+
+ private:
+  WeightView weight(Type t, int n_in, int n_out, float scale) {
+    const kernels::TypeTraits* tr = kernels::type_traits(t);
+    const size_t rb = kernels::row_bytes(*tr, n_in);
+    auto& bytes = bytes_.emplace_back(rb * size_t(n_out));
+    auto& deq = f32_.emplace_back(size_t(n_in) * size_t(n_out));
+    std::normal_distribution<float> nd(0.f, scale / std::sqrt(float(n_in)));
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (int r = 0; r < n_out; ++r) {
+      for (auto& f : row) f = nd(rng_);
+      tr->quantize_row_ref(row.data(), bytes.data() + rb * size_t(r), n_in);
+      tr->dequantize_row_ref(bytes.data() + rb * size_t(r), deq.data() + size_t(r) * size_t(n_in), n_in);
+    }
+    WeightView v{t, n_in, n_out, bytes.data(), rb};
+    views_.push_back(v);
+    f32_views_.push_back({Type::kF32, n_in, n_out, deq.data(), size_t(n_in) * 4});
+    return v;
+  }
+  const float* floats(size_t n, float lo, float hi) {
+    std::uniform_real_distribution<float> u(lo, hi);
+    auto& v = f32_.emplace_back(n);
+    for (auto& f : v) f = u(rng_);
+    return v.data();
+  }
+
+  std::mt19937 rng_;
+  std::deque<std::vector<uint8_t>> bytes_;
+  std::deque<std::vector<float>> f32_;
+  std::vector<WeightView> views_, f32_views_;
+};
+
+float f16_round(float f) { return kernels::f16_to_f32(kernels::f32_to_f16(f)); }
+
+// The forward pass of the brief, one token at a time, in plain f32 loops.
+class CpuReference {
+ public:
+  explicit CpuReference(const TinyModel& m) : m_(m), hp_(m.w.hp) {}
+
+  // Logits [n_vocab] of token `tok` at the next position.
+  std::vector<float> step(int32_t tok) {
+    const int n_embd = hp_.n_embd, hd = hp_.head_dim, q_dim = hp_.n_head * hd;
+    const int kv_dim = hp_.n_head_kv * hd, p = pos_++;
+    auto vec = [](int n) { return std::vector<float>(static_cast<size_t>(n)); };
+    auto x = vec(n_embd), h = vec(n_embd), q = vec(q_dim), k = vec(kv_dim), v = vec(kv_dim),
+         att = vec(q_dim), g = vec(hp_.n_ff), u = vec(hp_.n_ff), o = vec(n_embd);
+    kernels::dequantize_row(m_.w.tok_embd, tok, x.data());
+    if (kc_.empty()) kc_.resize(hp_.n_layer), vc_.resize(hp_.n_layer);
+    for (int l = 0; l < hp_.n_layer; ++l) {
+      const LayerWeights& L = m_.w.layers[size_t(l)];
+      norm(x, L.attn_norm, h);
+      mm(L.wq, h, q, L.bq);
+      mm(L.wk, h, k, L.bk);
+      mm(L.wv, h, v, L.bv);
+      for (int hh = 0; hh < hp_.n_head; ++hh) rope(&q[size_t(hh * hd)], p);
+      for (int hh = 0; hh < hp_.n_head_kv; ++hh) rope(&k[size_t(hh * hd)], p);
+      for (int i = 0; i < kv_dim; ++i) {
+        kc_[size_t(l)].push_back(f16_round(k[size_t(i)]));
+        vc_[size_t(l)].push_back(f16_round(v[size_t(i)]));
+      }
+      const int group = hp_.n_head / hp_.n_head_kv;
+      for (int hq = 0; hq < hp_.n_head; ++hq) {
+        const int hk = hq / group;
+        std::vector<float> sc(size_t(p + 1));
+        float mx = -INFINITY;
+        for (int j = 0; j <= p; ++j) {
+          float s = 0;
+          for (int d = 0; d < hd; ++d) s += q[size_t(hq * hd + d)] * kc_[size_t(l)][size_t(j * kv_dim + hk * hd + d)];
+          sc[size_t(j)] = s / std::sqrt(float(hd));
+          mx = std::max(mx, sc[size_t(j)]);
+        }
+        float sum = 0;
+        for (auto& s : sc) sum += (s = std::exp(s - mx));
+        for (int d = 0; d < hd; ++d) {
+          float a = 0;
+          for (int j = 0; j <= p; ++j) a += sc[size_t(j)] * vc_[size_t(l)][size_t(j * kv_dim + hk * hd + d)];
+          att[size_t(hq * hd + d)] = a / sum;
+        }
+      }
+      mm(L.wo, att, o, nullptr);
+      for (int i = 0; i < n_embd; ++i) x[size_t(i)] += o[size_t(i)];
+      norm(x, L.ffn_norm, h);
+      mm(L.w_gate, h, g, nullptr);
+      mm(L.w_up, h, u, nullptr);
+      for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
+      mm(L.w_down, g, o, nullptr);
+      for (int i = 0; i < n_embd; ++i) x[size_t(i)] += o[size_t(i)];
+    }
+    norm(x, m_.w.output_norm, h);
+    std::vector<float> logits(size_t(hp_.n_vocab));
+    mm(m_.w.output, h, logits, nullptr);
+    return logits;
+  }
+
+ private:
+  void norm(const std::vector<float>& x, const float* w, std::vector<float>& y) const {
+    float ss = 0;
+    for (float f : x) ss += f * f;
+    const float s = 1.f / std::sqrt(ss / float(x.size()) + hp_.norm_eps);
+    for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * s * w[i];
+  }
+  void mm(const WeightView& w, const std::vector<float>& x, std::vector<float>& y, const float* b) const {
+    kernels::matmul_ref(m_.f32_of(w), x.data(), 1, y.data());
+    if (b)
+      for (size_t i = 0; i < y.size(); ++i) y[i] += b[i];
+  }
+  void rope(float* h, int p) const {
+    for (int i = 0; i < hp_.n_rot / 2; ++i) {
+      double th = p * std::pow(double(hp_.rope_base), -2.0 * i / hp_.n_rot);
+      if (m_.w.rope_freqs) th /= m_.w.rope_freqs[i];
+      const bool neox = hp_.rope_mode == kernels::RopeMode::kNeox;
+      const int a = neox ? i : 2 * i, b = neox ? i + hp_.n_rot / 2 : 2 * i + 1;
+      const double x0 = h[a], x1 = h[b];
+      h[a] = float(x0 * std::cos(th) - x1 * std::sin(th));
+      h[b] = float(x0 * std::sin(th) + x1 * std::cos(th));
+    }
+  }
+
+  const TinyModel& m_;
+  const HParams& hp_;
+  int pos_ = 0;
+  std::vector<std::vector<float>> kc_, vc_;
+};
+
+// Whether device 0 runs mul_mvq (int8 activations); false without a device.
+bool device_has_mvq() {
+  try {
+    return Ops(0).ctx().caps.integer_dot;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::unique_ptr<Backend> make_backend(const ModelWeights& w, int n_ctx, int max_batch,
+                                      bool mvq) {
+  try {
+    if (mvq) {
+      Tuning t;
+      t.use_mvq = true;
+      return Backend::create(w, 0, n_ctx, max_batch, &t);
+    }
+    return Backend::create(w, 0, n_ctx, max_batch);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("no loader/driver") != std::string::npos) return nullptr;
+    throw;
+  }
+}
+
+// Prompt of n_prompt tokens (all logits), then n_decode single tokens; every logits row
+// compared with the reference. mvq: let decode-sized batches take mul_mvq (looser
+// tolerance where the device runs it), else the device's default path.
+void run_and_compare(const Config& c, int n_prompt, int n_decode, int max_batch,
+                     bool mvq = false) {
+  TinyModel m(c, 77);
+  auto be = make_backend(m.w, 64, max_batch, mvq);
+  const double tol = mvq && device_has_mvq() ? kLogitsTolQ8 : kLogitsTol;
+  if (!be) GTEST_SKIP() << "no Vulkan device available; skipping";
+  CpuReference ref(m);
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int32_t> tok(0, c.n_vocab - 1);
+  std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
+  for (auto& t : prompt) t = tok(rng);
+  const size_t nv = size_t(c.n_vocab);
+  std::vector<float> got(size_t(n_prompt) * nv);
+  be->forward(prompt.data(), n_prompt, 0, got.data(), true);
+  for (int i = 0; i < n_prompt; ++i) {
+    auto want = ref.step(prompt[size_t(i)]);
+    EXPECT_LT(nmse(&got[size_t(i) * nv], want.data(), nv), tol) << "prompt token " << i;
+  }
+  for (int i = 0; i < n_decode; ++i) {
+    int32_t t = tok(rng);
+    std::vector<float> one(nv);
+    be->forward(&t, 1, n_prompt + i, one.data(), false);
+    auto want = ref.step(t);
+    EXPECT_LT(nmse(one.data(), want.data(), nv), tol) << "decode step " << i;
+  }
+}
+
+TEST(VulkanForward, LlamaF32MatchesCpu) {
+  const Config c{"llama", 50, 64, 2, 4, 2, 16, 96, 16, kernels::RopeMode::kAdjacent, false, false,
+                 false, Type::kF32, Type::kF32, Type::kF32, Type::kF32, Type::kF32,
+                 Type::kF32, Type::kF32, Type::kF32, Type::kF16};
+  run_and_compare(c, 9, 3, 16);  // 9 prompt tokens take the tiled matmul path
+}
+
+TEST(VulkanForward, Qwen2QuantizedMatchesCpu) {
+  // Q4_K_M-like mix plus the 32-blocks; qwen2 biases, NeoX rope, rope_freqs, tied output.
+  const Config c{"qwen2", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kNeox, true, true,
+                 true, Type::kQ6_K, Type::kQ4_K, Type::kQ4_0, Type::kQ8_0, Type::kQ5_K,
+                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ6_K};
+  run_and_compare(c, 11, 3, 8);  // chunks of 8 (tiled) + 3 (matvec), then decode
+  run_and_compare(c, 11, 3, 8, true);  // the same with mul_mvq where types allow
+}
+
+TEST(VulkanForward, Int8ActivationMatvecMatchesCpu) {
+  // every matrix of a type mul_mvq takes: fused norm for q/k/v, gate/up and output
+  const Config c{"qwen2", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kNeox, true, false,
+                 false, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0, Type::kQ6_K, Type::kQ4_K,
+                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ6_K};
+  run_and_compare(c, 3, 4, 4, true);
+}
+
+TEST(VulkanForward, OtherBlockTypesMatchCpu) {
+  const Config c{"llama", 33, 256, 1, 4, 4, 64, 256, 48, kernels::RopeMode::kAdjacent, false,
+                 false, false, Type::kQ5_0, Type::kQ4_1, Type::kQ5_1, Type::kBF16, Type::kF16,
+                 Type::kQ5_0, Type::kQ8_0, Type::kQ5_1, Type::kQ4_1};
+  run_and_compare(c, 4, 2, 4);  // gate/up of different types: unfused decode path
+}
+
+TEST(VulkanForward, RejectsBadInput) {
+  const Config c{"llama", 50, 64, 1, 4, 2, 16, 96, 16, kernels::RopeMode::kAdjacent, false, false,
+                 true, Type::kF32, Type::kF32, Type::kF32, Type::kF32, Type::kF32,
+                 Type::kF32, Type::kF32, Type::kF32, Type::kF32};
+  TinyModel m(c, 1);
+  auto be = make_backend(m.w, 8, 4, true);
+  if (!be) GTEST_SKIP() << "no Vulkan device available; skipping";
+  std::vector<float> logits(50);
+  int32_t bad = 50, ok = 1;
+  try {
+    be->forward(&bad, 1, 0, logits.data(), false);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 50"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(be->forward(&ok, 1, 8, logits.data(), false), Error);
+  EXPECT_GT(be->device_bytes_used(), 0u);
+  EXPECT_FALSE(be->device_name().empty());
+}
+
+}  // namespace
+}  // namespace petrel::vk

@@ -1,0 +1,494 @@
+// Every Vulkan shader against the CPU reference (kernels/ref.h dequantizers, plain loops),
+// on random data at sizes with tails. Runs on any Vulkan device (lavapipe in CI); skips
+// when no Vulkan device is available.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/vulkan/vk_ops.h"
+#include "kernels/types.h"
+
+namespace petrel::vk {
+namespace {
+
+using kernels::Type;
+
+// f32 products and sums on both sides, only the summation order differs: relative error
+// ~1e-6 per output at these lengths, so nMSE well under 1e-9; an indexing bug gives ~1.
+constexpr double kMatTol = 1e-9;
+// mul_mvq (int8 activations, integer dots) against a reference that quantizes x the same
+// way (blocks of 32, d = amax / 127, q = round(x / d)): only float rounding of the scale
+// products and rare one-step flips of q at a rounding tie (device division is not
+// correctly rounded) differ; measured <= 5e-14, or 4e-8 with a flip, on lavapipe.
+constexpr double kMvqTol = 1e-6;
+// mul_mvq against the unquantized-x reference: the int8 rounding of x (uniform error of
+// half a step of amax / 127) gives nMSE 1e-5..6.4e-5 here (GLU the highest, two matvecs);
+// an indexing bug gives ~0.3..1.
+constexpr double kMvqVsF32Tol = 5e-4;
+// Element-wise ops with exp/sqrt (device exp is not correctly rounded): nMSE bound.
+constexpr double kEltTol = 1e-10;
+// RoPE/attention: device sin/cos/exp and f16 KV rounding on both sides.
+constexpr double kAttnTol = 1e-8;
+
+double nmse(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    den += double(want[i]) * want[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+Ops* ops() {
+  static std::unique_ptr<Ops> o;
+  static bool tried = false;
+  static std::string why;
+  if (!tried) {
+    tried = true;
+    try {
+      o = std::make_unique<Ops>(0);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+  }
+  return o.get();
+}
+
+#define REQUIRE_VULKAN()                                                     \
+  do {                                                                       \
+    if (!ops()) GTEST_SKIP() << "no Vulkan device available; skipping";      \
+  } while (0)
+
+const Type kAllTypes[] = {Type::kF32,  Type::kF16,  Type::kBF16, Type::kQ4_0,
+                          Type::kQ4_1, Type::kQ5_0, Type::kQ5_1, Type::kQ8_0,
+                          Type::kQ4_K, Type::kQ5_K, Type::kQ6_K};
+
+// Byte offsets of the f16 scale fields in each block (set to sane values after filling
+// the block with random bytes, so every bit pattern of the quants is exercised).
+std::vector<size_t> half_fields(Type t) {
+  switch (t) {
+    case Type::kQ4_0: case Type::kQ5_0: case Type::kQ8_0: return {0};
+    case Type::kQ4_1: case Type::kQ5_1: case Type::kQ4_K: case Type::kQ5_K: return {0, 2};
+    case Type::kQ6_K: return {208};
+    default: return {};
+  }
+}
+
+// A random weight of n_out rows of n_in, its bytes in `storage`.
+struct HostWeight {
+  std::vector<uint8_t> storage;
+  kernels::WeightView view;
+  std::vector<float> deq;  // [n_out][n_in] via the reference dequantizer
+};
+
+HostWeight random_weight(Type t, int64_t n_in, int64_t n_out, std::mt19937& rng) {
+  const kernels::TypeTraits* tr = kernels::type_traits(t);
+  HostWeight w;
+  const size_t rb = kernels::row_bytes(*tr, n_in);
+  w.storage.resize(rb * size_t(n_out));
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::uniform_int_distribution<int> byte(0, 255);
+  if (t == Type::kF32 || t == Type::kF16 || t == Type::kBF16) {
+    std::vector<float> v(static_cast<size_t>(n_in));
+    for (int64_t r = 0; r < n_out; ++r) {
+      for (auto& f : v) f = u(rng);
+      tr->quantize_row_ref(v.data(), w.storage.data() + rb * size_t(r), n_in);
+    }
+  } else {
+    for (auto& b : w.storage) b = uint8_t(byte(rng));
+    const size_t nblk = w.storage.size() / tr->block_bytes;
+    for (size_t b = 0; b < nblk; ++b)
+      for (size_t off : half_fields(t)) {
+        uint16_t h = kernels::f32_to_f16(u(rng) * 0.05f);
+        std::memcpy(w.storage.data() + b * tr->block_bytes + off, &h, 2);
+      }
+  }
+  w.view = {t, n_in, n_out, w.storage.data(), rb};
+  w.deq.resize(size_t(n_in * n_out));
+  for (int64_t r = 0; r < n_out; ++r)
+    tr->dequantize_row_ref(w.storage.data() + rb * size_t(r), w.deq.data() + r * n_in, n_in);
+  return w;
+}
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng, float scale = 1.f) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = u(rng);
+  return v;
+}
+
+// y[t][r] = dot(deq row r, x[t]) in double.
+std::vector<float> ref_matmul(const HostWeight& w, const std::vector<float>& x, int n_tokens) {
+  const int64_t n_in = w.view.n_in, n_out = w.view.n_out;
+  std::vector<float> y(size_t(n_tokens * n_out));
+  for (int t = 0; t < n_tokens; ++t)
+    for (int64_t r = 0; r < n_out; ++r) {
+      double s = 0;
+      for (int64_t i = 0; i < n_in; ++i) s += double(w.deq[size_t(r * n_in + i)]) * x[size_t(t * n_in + i)];
+      y[size_t(t * n_out + r)] = float(s);
+    }
+  return y;
+}
+
+int64_t row_len(Type t, int k) {
+  const kernels::TypeTraits* tr = kernels::type_traits(t);
+  if (tr->block_elems == 1) return 67 + 32 * k;  // tail: not a multiple of 4 or 32
+  return tr->block_elems * (3 + k);
+}
+
+Buffer* dev(const std::vector<float>& v, const char* what) { return ops()->upload_f32(v.data(), v.size(), what); }
+
+std::vector<float> fetch(const Buffer& b, size_t n) {
+  std::vector<float> v(n);
+  ops()->mem().download(b, 0, v.data(), n * 4);
+  return v;
+}
+
+// Runs one matmul flavour for every type and compares with the reference.
+void check_matmul(bool tiled, int n_tokens, int n_out) {
+  std::mt19937 rng(1234);
+  for (Type t : kAllTypes) {
+    SCOPED_TRACE(kernels::type_traits(t)->name);
+    const int64_t n_in = row_len(t, 1);
+    HostWeight w = random_weight(t, n_in, n_out, rng);
+    auto x = random_vec(size_t(n_in * n_tokens), rng);
+    GpuWeight g = ops()->upload_weight(w.view, "w");
+    Buffer* xb = dev(x, "x");
+    Buffer* yb = ops()->mem().device_buffer(size_t(n_out * n_tokens) * 4, "y");
+    MatArgs a{xb, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)};
+    ops()->ctx().run_now([&](VkCommandBuffer cb) {
+      if (tiled)
+        ops()->mul_mm(cb, g, a, uint32_t(n_tokens));
+      else
+        ops()->mul_mv(cb, g, a, uint32_t(n_tokens));
+    });
+    EXPECT_LT(nmse(fetch(*yb, size_t(n_out * n_tokens)), ref_matmul(w, x, n_tokens)), kMatTol);
+  }
+}
+
+TEST(VulkanOps, MulMvEveryType) {
+  REQUIRE_VULKAN();
+  check_matmul(false, 3, 37);  // 37 rows: not a multiple of the rows per workgroup
+}
+
+TEST(VulkanOps, MulMmEveryType) {
+  REQUIRE_VULKAN();
+  check_matmul(true, 70, 67);  // tails in both tile dimensions
+}
+
+TEST(VulkanOps, MulMvBiasAccumulateAndOffsets) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(7);
+  for (bool tiled : {false, true}) {
+    const int n_in = 512, n_out = 45, n_tok = tiled ? 9 : 2;
+    HostWeight w = random_weight(Type::kQ6_K, n_in, n_out, rng);
+    auto x = random_vec(size_t(n_in * (n_tok + 1)), rng);
+    auto y0 = random_vec(size_t(n_out * (n_tok + 1)), rng);
+    auto bias = random_vec(size_t(n_out), rng);
+    GpuWeight g = ops()->upload_weight(w.view, "w");
+    Buffer *xb = dev(x, "x"), *yb = dev(y0, "y"), *bb = dev(bias, "bias");
+    // rows start one row in (x_off = n_in, y_off = n_out)
+    MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, uint32_t(n_out), uint32_t(n_out), bb, true};
+    ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->matmul(cb, g, a, uint32_t(n_tok)); });
+    std::vector<float> xs(x.begin() + n_in, x.end());
+    auto want = ref_matmul(w, xs, n_tok);
+    std::vector<float> expect(y0);
+    for (int t = 0; t < n_tok; ++t)
+      for (int r = 0; r < n_out; ++r)
+        expect[size_t((t + 1) * n_out + r)] += want[size_t(t * n_out + r)] + bias[size_t(r)];
+    EXPECT_LT(nmse(fetch(*yb, y0.size()), expect), kMatTol) << (tiled ? "mul_mm" : "mul_mv");
+  }
+}
+
+TEST(VulkanOps, MulMvGluFused) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(99);
+  for (Type t : {Type::kQ4_K, Type::kQ8_0, Type::kF16}) {
+    SCOPED_TRACE(kernels::type_traits(t)->name);
+    const int64_t n_in = row_len(t, 0), n_out = 41;
+    HostWeight wg = random_weight(t, n_in, n_out, rng), wu = random_weight(t, n_in, n_out, rng);
+    auto x = random_vec(size_t(n_in * 2), rng);
+    GpuWeight gg = ops()->upload_weight(wg.view, "gate"), gu = ops()->upload_weight(wu.view, "up");
+    Buffer* xb = dev(x, "x");
+    Buffer* yb = ops()->mem().device_buffer(size_t(n_out * 2) * 4, "y");
+    ops()->ctx().run_now([&](VkCommandBuffer cb) {
+      ops()->mul_mv_glu(cb, gg, gu, {xb, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)}, 2);
+    });
+    auto a = ref_matmul(wg, x, 2), b = ref_matmul(wu, x, 2);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = float(a[i] / (1.0 + std::exp(-double(a[i]))) * b[i]);
+    EXPECT_LT(nmse(fetch(*yb, a.size()), a), kMatTol);
+  }
+}
+
+// x quantized per 32-element block the way mul_mvq does it, then dequantized.
+std::vector<float> q8_roundtrip(const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0.f;
+    for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+    for (size_t i = b; i < b + 32; ++i) out[i] = d * std::round(x[i] * id);
+  }
+  return out;
+}
+
+// x rows rms-normalized and scaled by w (the CPU side of mul_mvq's fused norm).
+std::vector<float> rms_rows(const std::vector<float>& x, const std::vector<float>& w, float eps) {
+  const size_t n = w.size();
+  std::vector<float> y(x.size());
+  for (size_t r = 0; r < x.size() / n; ++r) {
+    float ss = 0.f;
+    for (size_t i = 0; i < n; ++i) ss += x[r * n + i] * x[r * n + i];
+    const float s = 1.f / std::sqrt(ss / float(n) + eps);
+    for (size_t i = 0; i < n; ++i) y[r * n + i] = x[r * n + i] * s * w[i];
+  }
+  return y;
+}
+
+TEST(VulkanOps, MulMvqInt8Activations) {
+  REQUIRE_VULKAN();
+  if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
+  std::mt19937 rng(31);
+  for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K}) {
+    for (int mode = 0; mode < 3; ++mode) {  // 0 plain, 1 norm + bias + accumulate, 2 GLU
+      SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " mode " + std::to_string(mode));
+      const int64_t n_in = 768, n_out = 37, n_tok = 2;  // 37: rows-per-workgroup tail
+      HostWeight w = random_weight(t, n_in, n_out, rng), wu = random_weight(t, n_in, n_out, rng);
+      auto x = random_vec(size_t(n_in * (n_tok + 1)), rng, 2.f);
+      x[5] = 0.f;
+      for (int i = 0; i < 32; ++i) x[size_t(n_in + 64 + i)] = 0.f;  // an all-zero block
+      auto norm_w = random_vec(size_t(n_in), rng);
+      auto y0 = random_vec(size_t(n_out * n_tok), rng);
+      auto bias = random_vec(size_t(n_out), rng);
+      GpuWeight g = ops()->upload_weight(w.view, "w"), gu = ops()->upload_weight(wu.view, "up");
+      Buffer *xb = dev(x, "x"), *nb = dev(norm_w, "norm"), *yb = dev(y0, "y"), *bb = dev(bias, "b");
+      // token rows start one row in: x_off = n_in
+      MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, 0, uint32_t(n_out)};
+      if (mode == 1) a.bias = bb, a.accumulate = true;
+      const float eps = 1e-5f;
+      ops()->ctx().run_now([&](VkCommandBuffer cb) {
+        if (mode == 2)
+          ops()->mul_mvq_glu(cb, g, gu, a, uint32_t(n_tok));
+        else
+          ops()->mul_mvq(cb, g, a, uint32_t(n_tok), mode == 1 ? nb : nullptr, eps);
+      });
+      std::vector<float> xs(x.begin() + n_in, x.end());
+      if (mode == 1) xs = rms_rows(xs, norm_w, eps);
+      const std::vector<float> xq = q8_roundtrip(xs);
+      auto expect = [&](const std::vector<float>& xin) {
+        auto y = ref_matmul(w, xin, int(n_tok));
+        if (mode == 2) {
+          auto u = ref_matmul(wu, xin, int(n_tok));
+          for (size_t i = 0; i < y.size(); ++i) y[i] = float(y[i] / (1.0 + std::exp(-double(y[i]))) * u[i]);
+        }
+        if (mode == 1)
+          for (size_t i = 0; i < y.size(); ++i) y[i] += y0[i] + bias[i % size_t(n_out)];
+        return y;
+      };
+      auto got = fetch(*yb, y0.size());
+      EXPECT_LT(nmse(got, expect(xq)), kMvqTol);
+      EXPECT_LT(nmse(got, expect(xs)), kMvqVsF32Tol);
+    }
+  }
+  // unsupported inputs are refused with the reason
+  HostWeight w40 = random_weight(Type::kQ4_0, 64, 2, rng);
+  GpuWeight g = ops()->upload_weight(w40.view, "q4_0");
+  EXPECT_FALSE(ops()->mvq_supported(g));
+  Buffer* xb = ops()->mem().device_buffer(64 * 4, "x");
+  ops()->ctx().run_now([&](VkCommandBuffer cb) {
+    EXPECT_THROW(ops()->mul_mvq(cb, g, {xb, 0, 64, xb, 0, 2}, 1), Error);
+  });
+}
+
+TEST(VulkanOps, GetRowsEveryType) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(5);
+  for (Type t : kAllTypes) {
+    SCOPED_TRACE(kernels::type_traits(t)->name);
+    const int64_t n_in = row_len(t, 0), n_rows = 11;
+    HostWeight w = random_weight(t, n_in, n_rows, rng);
+    GpuWeight g = ops()->upload_weight(w.view, "embd");
+    const std::vector<int32_t> ids{3, 0, 10, 3, 7};
+    Buffer* idb = ops()->mem().device_buffer(ids.size() * 4, "ids");
+    ops()->mem().upload(*idb, 0, ids.data(), ids.size() * 4);
+    Buffer* out = ops()->mem().device_buffer(ids.size() * size_t(n_in) * 4, "out");
+    ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->get_rows(cb, g, *idb, 0, *out, uint32_t(ids.size())); });
+    std::vector<float> want;
+    for (int32_t id : ids) want.insert(want.end(), w.deq.begin() + id * n_in, w.deq.begin() + (id + 1) * n_in);
+    EXPECT_EQ(nmse(fetch(*out, want.size()), want), 0.0);  // dequantization is exact
+  }
+}
+
+TEST(VulkanOps, RmsNormSiluMulAddSoftmaxArgmax) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(11);
+  const uint32_t rows = 3, n = 1000;
+  auto x = random_vec(rows * n, rng, 3.f), w = random_vec(n, rng), u = random_vec(rows * n, rng);
+  Buffer *xb = dev(x, "x"), *wb = dev(w, "w"), *ub = dev(u, "u");
+  Buffer* yb = ops()->mem().device_buffer(rows * n * 4, "y");
+  ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->rms_norm(cb, *xb, 0, *wb, *yb, 0, rows, n, 1e-5f); });
+  std::vector<float> want(rows * n);
+  for (uint32_t r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (uint32_t i = 0; i < n; ++i) ss += double(x[r * n + i]) * x[r * n + i];
+    double s = 1.0 / std::sqrt(ss / n + 1e-5);
+    for (uint32_t i = 0; i < n; ++i) want[r * n + i] = float(x[r * n + i] * s * w[i]);
+  }
+  EXPECT_LT(nmse(fetch(*yb, want.size()), want), kEltTol) << "rms_norm";
+
+  ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->silu_mul(cb, *xb, *ub, *yb, rows * n - 5); });
+  auto got = fetch(*yb, rows * n - 5);
+  want.resize(rows * n - 5);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = float(x[i] / (1.0 + std::exp(-double(x[i]))) * u[i]);
+  EXPECT_LT(nmse(got, want), kEltTol) << "silu_mul";
+
+  ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->add(cb, *ub, *xb, rows * n); });
+  want.resize(rows * n);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = u[i] + x[i];
+  EXPECT_EQ(nmse(fetch(*ub, want.size()), want), 0.0) << "add";
+
+  Buffer* idx = ops()->mem().device_buffer(rows * 4, "argmax");
+  x[1 * n + 777] = 50.f;  // a clear maximum in row 1; rows 0 and 2 random
+  x[2 * n + 5] = x[2 * n + 900] = 60.f;  // a tie: the lower index wins
+  ops()->mem().upload(*xb, 0, x.data(), x.size() * 4);
+  ops()->ctx().run_now([&](VkCommandBuffer cb) {
+    ops()->argmax(cb, *xb, *idx, rows, n);
+    ops()->barrier(cb);
+    ops()->softmax(cb, *xb, rows, n);
+  });
+  std::vector<uint32_t> am(rows);
+  ops()->mem().download(*idx, 0, am.data(), rows * 4);
+  EXPECT_EQ(am[0], uint32_t(std::max_element(x.begin(), x.begin() + n) - x.begin()));
+  EXPECT_EQ(am[1], 777u);
+  EXPECT_EQ(am[2], 5u);
+  for (uint32_t r = 0; r < rows; ++r) {
+    double m = *std::max_element(x.begin() + r * n, x.begin() + (r + 1) * n), s = 0;
+    for (uint32_t i = 0; i < n; ++i) s += std::exp(double(x[r * n + i]) - m);
+    for (uint32_t i = 0; i < n; ++i) want[r * n + i] = float(std::exp(double(x[r * n + i]) - m) / s);
+  }
+  EXPECT_LT(nmse(fetch(*xb, want.size()), want), kEltTol) << "softmax";
+}
+
+float f16_round(float f) { return kernels::f16_to_f32(kernels::f32_to_f16(f)); }
+
+// RoPE + cache store + attention for a batch of tokens after `pos0` cached positions,
+// against a plain CPU implementation (k and v rounded to f16 like the cache).
+void check_attention(uint32_t mode, uint32_t n_tok, uint32_t pos0, uint32_t n_split) {
+  std::mt19937 rng(42 + mode + n_tok + n_split);
+  const uint32_t n_head = 4, n_kv = 2, hd = 32, n_rot = 24, n_ctx = 160;
+  const uint32_t q_dim = n_head * hd, kv_dim = n_kv * hd;
+  auto q = random_vec(n_tok * q_dim, rng), k = random_vec(n_tok * kv_dim, rng),
+       v = random_vec(n_tok * kv_dim, rng);
+  // earlier cache rows 0..pos0-1: random f16 values
+  std::vector<uint16_t> kc(n_ctx * kv_dim, 0), vc(n_ctx * kv_dim, 0);
+  std::vector<float> kf(n_ctx * kv_dim, 0.f), vf(n_ctx * kv_dim, 0.f);
+  auto pk = random_vec(pos0 * kv_dim, rng), pv = random_vec(pos0 * kv_dim, rng);
+  for (size_t i = 0; i < pk.size(); ++i) {
+    kc[i] = kernels::f32_to_f16(pk[i]);
+    vc[i] = kernels::f32_to_f16(pv[i]);
+    kf[i] = kernels::f16_to_f32(kc[i]);
+    vf[i] = kernels::f16_to_f32(vc[i]);
+  }
+  std::vector<float> inv(n_rot / 2);
+  for (uint32_t i = 0; i < n_rot / 2; ++i) inv[i] = std::pow(10000.f, -2.f * i / n_rot) / (1.f + 0.1f * i);
+
+  Memory& m = ops()->mem();
+  Buffer *qb = dev(q, "q"), *kb = dev(k, "k"), *vb = dev(v, "v"), *ib = dev(inv, "inv_freq");
+  Buffer *kcb = m.device_buffer(kc.size() * 2, "kc"), *vcb = m.device_buffer(vc.size() * 2, "vc");
+  m.upload(*kcb, 0, kc.data(), kc.size() * 2);
+  m.upload(*vcb, 0, vc.data(), vc.size() * 2);
+  Buffer* params = m.host_buffer(16, false, "params");
+  static_cast<uint32_t*>(params->mapped)[0] = pos0;
+  Buffer* out = m.device_buffer(n_tok * q_dim * 4, "out");
+  Buffer* part = m.device_buffer(n_tok * n_head * n_split * (hd + 2) * 4, "part");
+  ops()->ctx().run_now([&](VkCommandBuffer cb) {
+    ops()->rope_store(cb, *qb, *kb, *vb, *kcb, *vcb, *params, *ib,
+                      {n_head, n_kv, hd, n_rot, mode, q_dim, kv_dim}, n_tok);
+    ops()->barrier(cb);
+    ops()->attention(cb, *qb, *kcb, *vcb, *out, *part, *params,
+                     {n_head, n_kv, hd, n_split, 1.f / std::sqrt(float(hd))}, n_tok);
+  });
+
+  auto rope = [&](float* h, uint32_t p) {
+    for (uint32_t i = 0; i < n_rot / 2; ++i) {
+      double th = double(p) * inv[i], c = std::cos(th), s = std::sin(th);
+      uint32_t a = mode == 0 ? 2 * i : i, b = mode == 0 ? 2 * i + 1 : i + n_rot / 2;
+      double x0 = h[a], x1 = h[b];
+      h[a] = float(x0 * c - x1 * s);
+      h[b] = float(x0 * s + x1 * c);
+    }
+  };
+  for (uint32_t t = 0; t < n_tok; ++t) {
+    for (uint32_t h = 0; h < n_head; ++h) rope(&q[t * q_dim + h * hd], pos0 + t);
+    for (uint32_t h = 0; h < n_kv; ++h) rope(&k[t * kv_dim + h * hd], pos0 + t);
+    for (uint32_t i = 0; i < kv_dim; ++i) {
+      kf[(pos0 + t) * kv_dim + i] = f16_round(k[t * kv_dim + i]);
+      vf[(pos0 + t) * kv_dim + i] = f16_round(v[t * kv_dim + i]);
+    }
+  }
+  EXPECT_LT(nmse(fetch(*qb, q.size()), q), kAttnTol) << "rope q";
+  std::vector<uint16_t> kc_got(kc.size());
+  m.download(*kcb, 0, kc_got.data(), kc_got.size() * 2);
+  std::vector<float> kc_f(kc.size());
+  for (size_t i = 0; i < kc.size(); ++i) kc_f[i] = kernels::f16_to_f32(kc_got[i]);
+  EXPECT_LT(nmse(kc_f, kf), kAttnTol) << "k cache";
+
+  std::vector<float> want(n_tok * q_dim);
+  for (uint32_t t = 0; t < n_tok; ++t)
+    for (uint32_t h = 0; h < n_head; ++h) {
+      const uint32_t hk = h / (n_head / n_kv), n_keys = pos0 + t + 1;
+      std::vector<double> sc(n_keys);
+      double mx = -1e300;
+      for (uint32_t j = 0; j < n_keys; ++j) {
+        double s = 0;
+        for (uint32_t d = 0; d < hd; ++d) s += double(q[t * q_dim + h * hd + d]) * kf[j * kv_dim + hk * hd + d];
+        sc[j] = s / std::sqrt(double(hd));
+        mx = std::max(mx, sc[j]);
+      }
+      double sum = 0;
+      for (auto& s : sc) sum += (s = std::exp(s - mx));
+      for (uint32_t d = 0; d < hd; ++d) {
+        double o = 0;
+        for (uint32_t j = 0; j < n_keys; ++j) o += sc[j] * vf[j * kv_dim + hk * hd + d];
+        want[t * q_dim + h * hd + d] = float(o / sum);
+      }
+    }
+  EXPECT_LT(nmse(fetch(*out, want.size()), want), kAttnTol) << "attention";
+}
+
+TEST(VulkanOps, RopeStoreAttentionDecode) {
+  REQUIRE_VULKAN();
+  check_attention(0, 1, 0, 1);     // first token, adjacent pairs
+  check_attention(2, 1, 100, 1);   // NeoX pairs, 100 cached rows (two key tiles)
+  check_attention(0, 1, 130, 3);   // split-K over 131 keys
+  check_attention(2, 1, 2, 4);     // more splits than needed: empty splits
+}
+
+TEST(VulkanOps, RopeStoreAttentionPrompt) {
+  REQUIRE_VULKAN();
+  check_attention(2, 9, 0, 1);     // causal mask inside the batch
+  check_attention(0, 5, 70, 1);    // batch after cached rows
+}
+
+TEST(VulkanOps, ErrorsNameTheProblem) {
+  REQUIRE_VULKAN();
+  std::vector<uint8_t> bytes(144 * 2);
+  kernels::WeightView w{Type::kQ4_K, 300, 1, bytes.data(), 144};
+  try {
+    ops()->upload_weight(w, "blk.0.attn_q.weight");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blk.0.attn_q.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("256"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ops()->pipes().get("no_such_shader"), Error);
+}
+
+}  // namespace
+}  // namespace petrel::vk
