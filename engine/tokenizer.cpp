@@ -2,6 +2,7 @@
 // byte-level BPE tokenizer, splits out special tokens, and frames decoding. The special-token
 // and BOS/EOS rules follow llama.cpp (llama-vocab.cpp), the reference the tests compare with.
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "engine/tokenizer_vocab.h"
@@ -232,6 +233,28 @@ void TokenizerBase::check_id(TokenId id) const {
   if (id < 0 || id >= vocab_.size())
     throw Error(vocab_.path + ": token id " + std::to_string(id) + " out of range [0, " +
                 std::to_string(vocab_.size()) + ")");
+}
+
+std::string TokenizerBase::token_to_piece(TokenId id, bool special) const {
+  check_id(id);
+  const std::string& t = vocab_.text[id];
+  switch (vocab_.attr[id]) {
+    case TokenAttr::kControl:
+      return special ? t : std::string();
+    case TokenAttr::kUnknown:
+    case TokenAttr::kUserDefined:
+      return t;
+    case TokenAttr::kNormal:
+      return normal_piece(t);
+    case TokenAttr::kByte: {
+      unsigned v = 0;
+      if (t.size() == 6 && std::sscanf(t.c_str(), "<0x%2X>", &v) == 1)
+        return std::string(1, static_cast<char>(v));
+      return t;
+    }
+    default:
+      return std::string();
+  }
 }
 
 const std::string& TokenizerBase::token_text(TokenId id) const {

@@ -4,7 +4,6 @@
 // their pair in `tokenizer.ggml.merges` (lowest first; ties: leftmost) through a priority
 // queue. Llama-3-style vocabularies ("ignore_merges") take a piece that is a whole token as is.
 // Pieces repeat a lot in real text, so results are cached per encode() call.
-#include <cstdio>
 #include <queue>
 
 #include "engine/pretokenize.h"
@@ -62,39 +61,21 @@ class BpeTokenizer final : public TokenizerBase {
     return out;
   }
 
-  std::string token_to_piece(TokenId id, bool special) const override {
-    check_id(id);
-    const std::string& t = vocab_.text[id];
-    switch (vocab_.attr[id]) {
-      case TokenAttr::kControl:
-        return special ? t : std::string();
-      case TokenAttr::kUnknown:
-      case TokenAttr::kUserDefined:
-        return t;
-      case TokenAttr::kNormal: {
-        std::string out;
-        out.reserve(t.size());
-        size_t pos = 0;
-        while (pos < t.size()) {
-          const size_t start = pos;
-          const uint32_t cp = unicode::utf8_decode(t, pos);
-          const int b = unicode::unicode_to_byte(cp);
-          if (b >= 0)
-            out += static_cast<char>(b);
-          else
-            out.append(t, start, pos - start);  // not a mapped byte: keep its text
-        }
-        return out;
-      }
-      case TokenAttr::kByte: {
-        unsigned v = 0;
-        if (t.size() == 6 && std::sscanf(t.c_str(), "<0x%2X>", &v) == 1)
-          return std::string(1, static_cast<char>(v));
-        return t;
-      }
-      default:
-        return std::string();
+  // Byte-level BPE text: each character stands for one byte (GPT-2 mapping).
+  std::string normal_piece(const std::string& t) const override {
+    std::string out;
+    out.reserve(t.size());
+    size_t pos = 0;
+    while (pos < t.size()) {
+      const size_t start = pos;
+      const uint32_t cp = unicode::utf8_decode(t, pos);
+      const int b = unicode::unicode_to_byte(cp);
+      if (b >= 0)
+        out += static_cast<char>(b);
+      else
+        out.append(t, start, pos - start);  // not a mapped byte: keep its text
     }
+    return out;
   }
 
  private:

@@ -5,7 +5,6 @@
 // symbols merge while their concatenation is a token, highest score first (ties: leftmost),
 // through a priority queue in O(n log n). Symbols that are no token fall back to <0xNN> byte
 // tokens, else to the unknown token.
-#include <cstdio>
 #include <queue>
 
 #include "engine/tokenizer_vocab.h"
@@ -72,37 +71,19 @@ class SpmTokenizer final : public TokenizerBase {
     return out;
   }
 
-  std::string token_to_piece(TokenId id, bool special) const override {
-    check_id(id);
-    const std::string& t = vocab_.text[id];
-    switch (vocab_.attr[id]) {
-      case TokenAttr::kControl:
-        return special ? t : std::string();
-      case TokenAttr::kUnknown:
-      case TokenAttr::kUserDefined:
-        return t;
-      case TokenAttr::kNormal: {
-        std::string out;
-        out.reserve(t.size());
-        for (size_t i = 0; i < t.size();) {
-          if (t.compare(i, kSpaceMarker.size(), kSpaceMarker) == 0) {
-            out += ' ';
-            i += kSpaceMarker.size();
-          } else {
-            out += t[i++];
-          }
-        }
-        return out;
+  // SentencePiece text: U+2581 stands for a space.
+  std::string normal_piece(const std::string& t) const override {
+    std::string out;
+    out.reserve(t.size());
+    for (size_t i = 0; i < t.size();) {
+      if (t.compare(i, kSpaceMarker.size(), kSpaceMarker) == 0) {
+        out += ' ';
+        i += kSpaceMarker.size();
+      } else {
+        out += t[i++];
       }
-      case TokenAttr::kByte: {
-        unsigned v = 0;
-        if (t.size() == 6 && std::sscanf(t.c_str(), "<0x%2X>", &v) == 1)
-          return std::string(1, static_cast<char>(v));
-        return t;
-      }
-      default:
-        return std::string();
     }
+    return out;
   }
 
  private:

@@ -90,8 +90,13 @@ class TokenizerBase : public Tokenizer {
   std::string model_name() const override { return vocab_.model; }
   std::string pre_name() const override { return vocab_.pre; }
   std::string decode(const std::vector<TokenId>& ids, bool special) const override;
+  // Control tokens: their text only if `special`; byte tokens <0xNN>: the byte; unknown and
+  // user-defined: their text; normal tokens: normal_piece().
+  std::string token_to_piece(TokenId id, bool special) const override;
 
  protected:
+  // The bytes a normal token's vocabulary text stands for (the model's text encoding undone).
+  virtual std::string normal_piece(const std::string& text) const = 0;
   void check_id(TokenId id) const;
   Vocab vocab_;
   SpecialMatcher special_;
