@@ -5,6 +5,7 @@
 // symbols merge while their concatenation is a token, highest score first (ties: leftmost),
 // through a priority queue in O(n log n). Symbols that are no token fall back to <0xNN> byte
 // tokens, else to the unknown token.
+#include <cstdio>
 #include <queue>
 
 #include "engine/tokenizer_vocab.h"

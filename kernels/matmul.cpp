@@ -54,6 +54,14 @@ void split_rows(int64_t n_rows, int ith, int nth, int64_t* begin, int64_t* end) 
 
 }  // namespace
 
+// Rows per dynamically scheduled matvec chunk: about kChunkBytes of weights, enough to
+// keep the hardware prefetchers streaming, small enough to rebalance around a preempted
+// thread.
+constexpr size_t kChunkBytes = 256 * 1024;
+static int64_t chunk_rows(size_t row_bytes) {
+  return std::max<int64_t>(1, static_cast<int64_t>(kChunkBytes / std::max<size_t>(1, row_bytes)));
+}
+
 void* Workspace::get(size_t bytes, int slot) {
   if (static_cast<size_t>(slot) >= bufs_.size()) bufs_.resize(static_cast<size_t>(slot) + 1);
   std::vector<uint8_t>& b = bufs_[static_cast<size_t>(slot)];
@@ -86,16 +94,18 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Wor
   }
 
   if (n_tokens == 1) {
-    // Matrix-vector: each thread streams its own contiguous range of rows.
+    // Matrix-vector: rows in chunks of ~kChunkBytes handed out dynamically, so a thread
+    // that is preempted (a busy machine) costs one chunk, not half the matrix.
     if (n_threads == 1) {
       for (int64_t r = 0; r < n_out; ++r) k.vec_dot(n_in, y + r, wdata + w.row_bytes * static_cast<size_t>(r), act);
       return;
     }
-#pragma omp parallel num_threads(n_threads)
-    {
-      int64_t r0, r1;
-      split_rows(n_out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
-      for (int64_t r = r0; r < r1; ++r) k.vec_dot(n_in, y + r, wdata + w.row_bytes * static_cast<size_t>(r), act);
+    const int64_t chunk = chunk_rows(w.row_bytes);
+    const int64_t n_chunks = (n_out + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      const int64_t r1 = std::min(n_out, (c + 1) * chunk);
+      for (int64_t r = c * chunk; r < r1; ++r) k.vec_dot(n_in, y + r, wdata + w.row_bytes * static_cast<size_t>(r), act);
     }
     return;
   }
@@ -128,7 +138,6 @@ void matmul_multi(const WeightView* w, float* const* y, int count, const float* 
   const Isa isa = active_isa();
   KernelSet k[kMaxMulti];
   const uint8_t* act[kMaxMulti];
-  uint64_t start[kMaxMulti + 1] = {0};  // byte offset of each weight in the concatenation
   for (int j = 0; j < count; ++j) {
     const TypeTraits& t = traits_or_throw(w[j], "matmul_multi");
     k[j] = kernels_for(w[j].type, isa);
@@ -144,20 +153,21 @@ void matmul_multi(const WeightView* w, float* const* y, int count, const float* 
       k[j].quantize_act(x, qa, w[j].n_in);
       act[j] = qa;
     }
-    start[j + 1] = start[j] + w[j].row_bytes * static_cast<uint64_t>(w[j].n_out);
   }
-#pragma omp parallel num_threads(n_threads)
-  {
-    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-    const uint64_t b0 = start[count] * tid / nt, b1 = start[count] * (tid + 1) / nt;
-    for (int j = 0; j < count; ++j) {
-      // Rows of weight j whose first byte lies in [b0, b1).
-      const uint64_t rb = w[j].row_bytes;
-      const int64_t r0 = b0 <= start[j] ? 0 : int64_t((b0 - start[j] + rb - 1) / rb);
-      const int64_t r1 = b1 <= start[j] ? 0 : std::min<int64_t>(w[j].n_out, int64_t((b1 - start[j] + rb - 1) / rb));
-      const auto* wd = static_cast<const uint8_t*>(w[j].data);
-      for (int64_t r = r0; r < r1; ++r) k[j].vec_dot(w[j].n_in, y[j] + r, wd + rb * static_cast<size_t>(r), act[j]);
-    }
+  // Chunks of ~kChunkBytes over the weights in turn, handed out dynamically.
+  int64_t first_chunk[kMaxMulti + 1] = {0}, chunk[kMaxMulti];
+  for (int j = 0; j < count; ++j) {
+    chunk[j] = chunk_rows(w[j].row_bytes);
+    first_chunk[j + 1] = first_chunk[j] + (w[j].n_out + chunk[j] - 1) / chunk[j];
+  }
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+  for (int64_t c = 0; c < first_chunk[count]; ++c) {
+    int j = 0;
+    while (c >= first_chunk[j + 1]) ++j;
+    const int64_t r0 = (c - first_chunk[j]) * chunk[j], r1 = std::min(w[j].n_out, r0 + chunk[j]);
+    const auto* wd = static_cast<const uint8_t*>(w[j].data);
+    for (int64_t r = r0; r < r1; ++r)
+      k[j].vec_dot(w[j].n_in, y[j] + r, wd + w[j].row_bytes * static_cast<size_t>(r), act[j]);
   }
 }
 
