@@ -2,6 +2,7 @@
 // attention, RoPE (adjacent pairs for llama, NeoX halves for qwen2), SwiGLU FFN.
 #include "engine/forward_cpu.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -12,12 +13,16 @@
 
 namespace petrel {
 
-CpuForward::CpuForward(const ModelWeights& w, int n_ctx, int max_batch, int n_threads)
-    : w_(w), n_ctx_(n_ctx), max_batch_(max_batch), n_threads_(n_threads) {
+CpuForward::CpuForward(const ModelWeights& w, int n_ctx, int max_batch, int n_threads,
+                       int first_layer)
+    : w_(w), n_ctx_(n_ctx), max_batch_(max_batch), n_threads_(n_threads), first_layer_(first_layer) {
   const HParams& hp = w.hp;
+  if (first_layer < 0 || first_layer > hp.n_layer)
+    throw Error("CpuForward: first layer " + std::to_string(first_layer) + " outside [0, " +
+                std::to_string(hp.n_layer) + "]");
   q_dim_ = int64_t(hp.n_head) * hp.head_dim;
   kv_dim_ = int64_t(hp.n_head_kv) * hp.head_dim;
-  const size_t cache = size_t(hp.n_layer) * n_ctx * kv_dim_;
+  const size_t cache = size_t(hp.n_layer - first_layer) * n_ctx * kv_dim_;
   k_ = alloc<uint16_t>(cache);
   vt_ = alloc<uint16_t>(cache);
   const size_t b = max_batch;
@@ -36,14 +41,21 @@ void CpuForward::matmul(const kernels::WeightView& w, const float* x, int n, flo
   kernels::matmul(w, x, n, y, ws_, n_threads_);
 }
 
-void CpuForward::forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) {
-  const HParams& hp = w_.hp;
+void CpuForward::check_batch(int n, int pos) const {
   if (n <= 0 || n > max_batch_)
     throw Error("forward: batch of " + std::to_string(n) + " tokens (max " +
                 std::to_string(max_batch_) + ")");
   if (pos < 0 || pos + n > n_ctx_)
     throw Error("forward: positions [" + std::to_string(pos) + ", " + std::to_string(pos + n) +
                 ") exceed the context of " + std::to_string(n_ctx_));
+}
+
+void CpuForward::forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) {
+  const HParams& hp = w_.hp;
+  if (first_layer_ != 0)
+    throw Error("forward: this CPU pass starts at layer " + std::to_string(first_layer_) +
+                "; use forward_from_hidden");
+  check_batch(n, pos);
   // x = embedding rows  [n, n_embd]
   for (int t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= hp.n_vocab)
@@ -52,6 +64,21 @@ void CpuForward::forward(const int32_t* tokens, int n, int pos, float* logits, b
     kernels::dequantize_row(w_.tok_embd, tokens[t], &x_[size_t(t) * hp.n_embd]);
   }
   for (int l = 0; l < hp.n_layer; ++l) layer(l, n, pos);
+  output(n, logits, all_logits);
+}
+
+void CpuForward::forward_from_hidden(const float* hidden, int n, int pos, float* logits,
+                                     bool all_logits) {
+  const HParams& hp = w_.hp;
+  check_batch(n, pos);
+  // x = hidden   [n, n_embd]
+  std::copy(hidden, hidden + size_t(n) * hp.n_embd, x_.get());
+  for (int l = first_layer_; l < hp.n_layer; ++l) layer(l, n, pos);
+  output(n, logits, all_logits);
+}
+
+void CpuForward::output(int n, float* logits, bool all_logits) {
+  const HParams& hp = w_.hp;
   // logits = output . rms_norm(x) * output_norm   [n or 1, n_vocab]
   const int first = all_logits ? 0 : n - 1;
   const int rows = n - first;
@@ -69,8 +96,8 @@ void CpuForward::layer(int l, int n, int pos) {
   for (int t = 0; t < n; ++t)
     kernels::rms_norm(&x_[t * E], L.attn_norm, &h_[t * E], E, hp.norm_eps);
   // q, k, v = W h (+ b)   [n, q_dim], [n, kv_dim], [n, kv_dim]
-  uint16_t* k_layer = k_.get() + size_t(l) * n_ctx_ * kv_dim_;
-  uint16_t* vt_layer = vt_.get() + size_t(l) * n_ctx_ * kv_dim_;
+  uint16_t* k_layer = k_.get() + size_t(l - first_layer_) * n_ctx_ * kv_dim_;
+  uint16_t* vt_layer = vt_.get() + size_t(l - first_layer_) * n_ctx_ * kv_dim_;
   {
     const kernels::WeightView w[3] = {L.wq, L.wk, L.wv};
     float* const y[3] = {q_.get(), k_cur_.get(), v_cur_.get()};

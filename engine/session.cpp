@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "engine/forward_cpu.h"
+#include "engine/forward_split.h"
 #include "engine/model_impl.h"
 #include "petrel/petrel.h"
 #ifdef PETREL_HAVE_VULKAN
@@ -43,12 +44,21 @@ class SessionImpl final : public Session {
     threads = std::max(1, threads);
     n_vocab_ = hp.n_vocab;
     const ModelOptions& mo = model.options();
-    if (mo.device == Device::kVulkan) {
+    // --gpu-layers: -1 or >= n_layer offloads everything, 0 nothing, else a GPU/CPU split
+    const int n_gpu = mo.gpu_layers < 0 ? hp.n_layer : std::min(mo.gpu_layers, hp.n_layer);
+    if (mo.device == Device::kVulkan && n_gpu > 0) {
       try {
 #ifdef PETREL_HAVE_VULKAN
-        auto vk = std::make_unique<VulkanForward>(model.weights(), mo.device_index, n_ctx_, n_batch_);
-        device_bytes_ = vk->device_bytes();
-        backend_ = std::move(vk);
+        if (n_gpu < hp.n_layer) {
+          auto split = std::make_unique<SplitForward>(model.weights(), mo.device_index, n_gpu,
+                                                      n_ctx_, n_batch_, threads);
+          device_bytes_ = split->device_bytes();
+          backend_ = std::move(split);
+        } else {
+          auto vk = std::make_unique<VulkanForward>(model.weights(), mo.device_index, n_ctx_, n_batch_);
+          device_bytes_ = vk->device_bytes();
+          backend_ = std::move(vk);
+        }
 #else
         throw Error("Vulkan support was not built into this petrel");
 #endif
@@ -58,6 +68,8 @@ class SessionImpl final : public Session {
         fallback_ = std::string(" (Vulkan unavailable: ") + e.what() + ")";
       }
     }
+    if (mo.device == Device::kVulkan && n_gpu == 0)
+      fallback_ = " (--gpu-layers 0: all " + std::to_string(hp.n_layer) + " layers on the cpu)";
     if (!backend_) backend_ = std::make_unique<CpuForward>(model.weights(), n_ctx_, n_batch_, threads);
   }
 

@@ -5,13 +5,17 @@
 // n_split ranges (grid z): with n_split == 1 the normalized output is written to `out`,
 // otherwise each split writes (max, sum, unnormalized acc[hd]) to `part` for attn_combine.
 //
-// bindings: 0 q (f32 [t][n_head*hd]), 1 kcache (f16 [pos][n_kv*hd], read as uvec4),
+// Keys are read 8 halves at a time (uvec4) when head_dim % 8 == 0, else a pair at a time
+// (any even head_dim: the generic path).
+//
+// bindings: 0 q (f32 [t][n_head*hd]),
+//           1 kcache (f16 [pos][n_kv*hd], read as uvec4 and, aliased, as uint pairs),
 //           2 vcache (f16, read as uint pairs), 3 out (f32 [t][n_head*hd]),
 //           4 part (f32 [t][n_head][n_split][hd + 2]), 5 params (uint: pos at 0)
 // push:     n_head, n_head_kv, head_dim, n_split, scale (1/sqrt(hd))
 // spec:     0 WG (threads; keys per tile)
 // grid:     x = n_head, y = tokens, z = n_split
-// limits:   head_dim % 8 == 0, head_dim <= 256, head_dim / 2 <= 4 * WG
+// limits:   head_dim even, head_dim <= 256, head_dim / 2 <= 4 * WG
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_EXT_control_flow_attributes : enable
 layout(constant_id = 0) const uint WG = 64;
@@ -20,6 +24,7 @@ layout(local_size_x_id = 0) in;
 
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer KC { uvec4 kc[]; };
+layout(binding = 1) readonly buffer KC2 { uint kc2[]; };
 layout(binding = 2) readonly buffer VC { uint vc[]; };
 layout(binding = 3) writeonly buffer O { float o[]; };
 layout(binding = 4) writeonly buffer Part { float part[]; };
@@ -40,8 +45,12 @@ void main() {
   const uint j0 = min(s * chunk, n_kv), j1 = min(j0 + chunk, n_kv);
 
   const uint qo = (t * p.n_head + hq) * hd;
-  for (uint i = tid; i < hd / 4u; i += WG)
-    qs[i] = vec4(q[qo + 4u * i], q[qo + 4u * i + 1u], q[qo + 4u * i + 2u], q[qo + 4u * i + 3u]) * p.scale;
+  for (uint i = tid; i < (hd + 3u) / 4u; i += WG) {
+    vec4 v = vec4(0.0);  // zero past head_dim (head_dim % 4 == 2)
+    [[unroll]] for (uint c = 0u; c < 4u; ++c)
+      if (4u * i + c < hd) v[c] = q[qo + 4u * i + c];
+    qs[i] = v * p.scale;
+  }
   barrier();
 
   float m = -1.0 / 0.0, l = 0.0;
@@ -51,7 +60,15 @@ void main() {
   for (uint jt = j0; jt < j1; jt += WG) {
     uint j = jt + tid;
     float sc = -1.0 / 0.0;
-    if (j < j1) {
+    if (j < j1 && hd % 8u != 0u) {
+      uint kb = (j * kv_dim + hk * hd) / 2u;  // even: kv_dim and hd are even
+      float d = 0.0;
+      for (uint i = 0u; i < hd / 2u; ++i) {
+        vec4 qq = qs[i / 2u];
+        d += dot(unpackHalf2x16(kc2[kb + i]), (i & 1u) == 0u ? qq.xy : qq.zw);
+      }
+      sc = d;
+    } else if (j < j1) {
       uint kb = (j * kv_dim + hk * hd) / 8u;
       float d = 0.0, d2 = 0.0;
       uint i = 0u;

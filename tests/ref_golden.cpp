@@ -26,7 +26,13 @@ struct Param {
   petrel::kernels::Isa isa;
   int threads;
   bool vulkan = false;  // run on Vulkan device 0 instead of the CPU
+  int gpu_layers = -1;  // with vulkan: --gpu-layers (the first N layers on the GPU)
 };
+
+// Models also run as a --gpu-layers 2 split (GPU layers 0-1, CPU the rest): K-quant and
+// Q8_0 mixes, llama and qwen2, 4 and 5 layers.
+const char* const kSplitGolden[] = {"stories260K-q4_k_m.json", "synth-llama-q4_k_m.json",
+                                    "synth-qwen2-q8_0.json"};
 
 // Vulkan device 0 if this build and machine have one (lavapipe in CI), else "".
 std::string vulkan_device() {
@@ -57,12 +63,18 @@ std::vector<Param> params() {
     for (int isa = 0; isa <= int(best); ++isa)
       for (int th : {1, 2}) ps.push_back({g, petrel::kernels::Isa(isa), th});
   for (const auto& g : golden_files()) ps.push_back({g, best, 2, true});
+  for (const auto& g : golden_files())
+    if (std::find(std::begin(kSplitGolden), std::end(kSplitGolden), g) != std::end(kSplitGolden))
+      ps.push_back({g, best, 2, true, 2});
   return ps;
 }
 
 std::string param_name(const testing::TestParamInfo<Param>& i) {
   std::string n = i.param.golden.substr(0, i.param.golden.find(".json")) + "_" +
-                  (i.param.vulkan ? std::string("vulkan")
+                  (i.param.vulkan ? std::string("vulkan") +
+                                        (i.param.gpu_layers >= 0
+                                             ? "_gpu_layers_" + std::to_string(i.param.gpu_layers)
+                                             : std::string())
                                   : std::string(petrel::kernels::isa_name(i.param.isa)) + "_t" +
                                         std::to_string(i.param.threads));
   for (auto& c : n)
@@ -96,9 +108,16 @@ TEST_P(GoldenTest, LogitsAndGreedyMatchReference) {
     if (vulkan_device().empty()) GTEST_SKIP() << "no Vulkan device; skipping the Vulkan golden run";
     mo.device = petrel::Device::kVulkan;
     mo.device_explicit = true;
+    mo.gpu_layers = p.gpu_layers;
   }
   auto model = petrel::Model::load(petrel::test::shared_path("models/" + model_name), mo);
   ASSERT_EQ(model->n_vocab(), g["n_vocab"].get<int>());
+  if (p.gpu_layers >= 0) {
+    petrel::SessionOptions so;
+    so.n_ctx = 16;
+    const std::string name = petrel::Session::create(*model, so)->backend_name();
+    EXPECT_NE(name.find(" + cpu layers 2-"), std::string::npos) << name;  // really split
+  }
   for (const auto& c : g["cases"]) {
     const std::string prompt = c["prompt"].get<std::string>();
     SCOPED_TRACE(model_name + " prompt \"" + prompt + "\"");

@@ -45,19 +45,21 @@ double nmse(const std::vector<float>& got, const std::vector<float>& want) {
   return den > 0 ? num / den : num;
 }
 
+// Created once and never destroyed: destroying a device from a static destructor at exit
+// crashed the NVIDIA driver (its own teardown runs first).
 Ops* ops() {
-  static std::unique_ptr<Ops> o;
+  static Ops* o = nullptr;
   static bool tried = false;
   static std::string why;
   if (!tried) {
     tried = true;
     try {
-      o = std::make_unique<Ops>(0);
+      o = new Ops(0);
     } catch (const std::exception& e) {
       why = e.what();
     }
   }
-  return o.get();
+  return o;
 }
 
 #define REQUIRE_VULKAN()                                                     \
@@ -251,51 +253,70 @@ std::vector<float> rms_rows(const std::vector<float>& x, const std::vector<float
   return y;
 }
 
+// One mul_mvq case on `o`: mode 0 plain, 1 fused norm + bias + accumulate, 2 GLU.
+void check_mvq(Ops& o, Type t, int mode, int64_t n_in, std::mt19937& rng) {
+  const int64_t n_out = 37, n_tok = 2;  // 37: rows-per-workgroup tail
+  HostWeight w = random_weight(t, n_in, n_out, rng), wu = random_weight(t, n_in, n_out, rng);
+  auto x = random_vec(size_t(n_in * (n_tok + 1)), rng, 2.f);
+  x[5] = 0.f;
+  for (int i = 0; i < 32; ++i) x[size_t(n_in + 64 + i)] = 0.f;  // an all-zero block
+  auto norm_w = random_vec(size_t(n_in), rng);
+  auto y0 = random_vec(size_t(n_out * n_tok), rng);
+  auto bias = random_vec(size_t(n_out), rng);
+  auto up = [&](const std::vector<float>& v, const char* what) { return o.upload_f32(v.data(), v.size(), what); };
+  GpuWeight g = o.upload_weight(w.view, "w"), gu = o.upload_weight(wu.view, "up");
+  Buffer *xb = up(x, "x"), *nb = up(norm_w, "norm"), *yb = up(y0, "y"), *bb = up(bias, "b");
+  // token rows start one row in: x_off = n_in
+  MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, 0, uint32_t(n_out)};
+  if (mode == 1) a.bias = bb, a.accumulate = true;
+  const float eps = 1e-5f;
+  o.ctx().run_now([&](VkCommandBuffer cb) {
+    if (mode == 2)
+      o.mul_mvq_glu(cb, g, gu, a, uint32_t(n_tok));
+    else
+      o.mul_mvq(cb, g, a, uint32_t(n_tok), mode == 1 ? nb : nullptr, eps);
+  });
+  std::vector<float> xs(x.begin() + n_in, x.end());
+  if (mode == 1) xs = rms_rows(xs, norm_w, eps);
+  const std::vector<float> xq = q8_roundtrip(xs);
+  auto expect = [&](const std::vector<float>& xin) {
+    auto y = ref_matmul(w, xin, int(n_tok));
+    if (mode == 2) {
+      auto u = ref_matmul(wu, xin, int(n_tok));
+      for (size_t i = 0; i < y.size(); ++i) y[i] = float(y[i] / (1.0 + std::exp(-double(y[i]))) * u[i]);
+    }
+    if (mode == 1)
+      for (size_t i = 0; i < y.size(); ++i) y[i] += y0[i] + bias[i % size_t(n_out)];
+    return y;
+  };
+  std::vector<float> got(y0.size());
+  o.mem().download(*yb, 0, got.data(), got.size() * 4);
+  EXPECT_LT(nmse(got, expect(xq)), kMvqTol);
+  EXPECT_LT(nmse(got, expect(xs)), kMvqVsF32Tol);
+}
+
 TEST(VulkanOps, MulMvqInt8Activations) {
   REQUIRE_VULKAN();
   if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
   std::mt19937 rng(31);
-  for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K}) {
-    for (int mode = 0; mode < 3; ++mode) {  // 0 plain, 1 norm + bias + accumulate, 2 GLU
-      SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " mode " + std::to_string(mode));
-      const int64_t n_in = 768, n_out = 37, n_tok = 2;  // 37: rows-per-workgroup tail
-      HostWeight w = random_weight(t, n_in, n_out, rng), wu = random_weight(t, n_in, n_out, rng);
-      auto x = random_vec(size_t(n_in * (n_tok + 1)), rng, 2.f);
-      x[5] = 0.f;
-      for (int i = 0; i < 32; ++i) x[size_t(n_in + 64 + i)] = 0.f;  // an all-zero block
-      auto norm_w = random_vec(size_t(n_in), rng);
-      auto y0 = random_vec(size_t(n_out * n_tok), rng);
-      auto bias = random_vec(size_t(n_out), rng);
-      GpuWeight g = ops()->upload_weight(w.view, "w"), gu = ops()->upload_weight(wu.view, "up");
-      Buffer *xb = dev(x, "x"), *nb = dev(norm_w, "norm"), *yb = dev(y0, "y"), *bb = dev(bias, "b");
-      // token rows start one row in: x_off = n_in
-      MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, 0, uint32_t(n_out)};
-      if (mode == 1) a.bias = bb, a.accumulate = true;
-      const float eps = 1e-5f;
-      ops()->ctx().run_now([&](VkCommandBuffer cb) {
-        if (mode == 2)
-          ops()->mul_mvq_glu(cb, g, gu, a, uint32_t(n_tok));
-        else
-          ops()->mul_mvq(cb, g, a, uint32_t(n_tok), mode == 1 ? nb : nullptr, eps);
-      });
-      std::vector<float> xs(x.begin() + n_in, x.end());
-      if (mode == 1) xs = rms_rows(xs, norm_w, eps);
-      const std::vector<float> xq = q8_roundtrip(xs);
-      auto expect = [&](const std::vector<float>& xin) {
-        auto y = ref_matmul(w, xin, int(n_tok));
-        if (mode == 2) {
-          auto u = ref_matmul(wu, xin, int(n_tok));
-          for (size_t i = 0; i < y.size(); ++i) y[i] = float(y[i] / (1.0 + std::exp(-double(y[i]))) * u[i]);
+  // the device's default tuning and the shader defaults (more threads than chunks in a
+  // row, few rows per workgroup); odd and even super-block counts per row
+  Tuning plain, gpu, cpu;
+  gpu.mvq_rows = gpu.mvq_rows_q6_k = 16;  // the discrete-GPU choice (Ops::default_tuning)
+  cpu.mvq_wg = 64;                        // the CPU-device choice
+  cpu.mvq_rows = cpu.mvq_rows_q6_k = 4;
+  Ops alt(0, &plain), alt_gpu(0, &gpu), alt_cpu(0, &cpu);
+  for (Ops* o : {ops(), &alt, &alt_gpu, &alt_cpu})
+    for (int64_t n_in : {512, 768, 1024, 1280})
+      for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K})
+        for (int mode = 0; mode < 3; ++mode) {
+          if (o != ops() && (n_in == 512 || n_in == 1024)) continue;  // odd counts suffice there
+          SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " mode " + std::to_string(mode) +
+                       " n_in " + std::to_string(n_in) + " wg " +
+                       std::to_string(o->pipes().tuning().mvq_wg) + " rows " +
+                       std::to_string(o->pipes().tuning().mvq_rows));
+          check_mvq(*o, t, mode, n_in, rng);
         }
-        if (mode == 1)
-          for (size_t i = 0; i < y.size(); ++i) y[i] += y0[i] + bias[i % size_t(n_out)];
-        return y;
-      };
-      auto got = fetch(*yb, y0.size());
-      EXPECT_LT(nmse(got, expect(xq)), kMvqTol);
-      EXPECT_LT(nmse(got, expect(xs)), kMvqVsF32Tol);
-    }
-  }
   // unsupported inputs are refused with the reason
   HostWeight w40 = random_weight(Type::kQ4_0, 64, 2, rng);
   GpuWeight g = ops()->upload_weight(w40.view, "q4_0");
@@ -379,9 +400,15 @@ float f16_round(float f) { return kernels::f16_to_f32(kernels::f32_to_f16(f)); }
 
 // RoPE + cache store + attention for a batch of tokens after `pos0` cached positions,
 // against a plain CPU implementation (k and v rounded to f16 like the cache).
-void check_attention(uint32_t mode, uint32_t n_tok, uint32_t pos0, uint32_t n_split) {
-  std::mt19937 rng(42 + mode + n_tok + n_split);
-  const uint32_t n_head = 4, n_kv = 2, hd = 32, n_rot = 24, n_ctx = 160;
+// hd: head_dim (multiples of 8 take the uvec4 key path, other even values the generic one);
+// n_rot = 3/4 of it, rounded down to even.
+void check_attention(uint32_t mode, uint32_t n_tok, uint32_t pos0, uint32_t n_split,
+                     uint32_t hd = 32) {
+  SCOPED_TRACE("head_dim " + std::to_string(hd) + " mode " + std::to_string(mode) + " tokens " +
+               std::to_string(n_tok) + " pos0 " + std::to_string(pos0) + " splits " +
+               std::to_string(n_split));
+  std::mt19937 rng(42 + mode + n_tok + n_split + hd);
+  const uint32_t n_head = 4, n_kv = 2, n_rot = hd * 3 / 4 / 2 * 2, n_ctx = 160;
   const uint32_t q_dim = n_head * hd, kv_dim = n_kv * hd;
   auto q = random_vec(n_tok * q_dim, rng), k = random_vec(n_tok * kv_dim, rng),
        v = random_vec(n_tok * kv_dim, rng);
@@ -474,6 +501,27 @@ TEST(VulkanOps, RopeStoreAttentionPrompt) {
   REQUIRE_VULKAN();
   check_attention(2, 9, 0, 1);     // causal mask inside the batch
   check_attention(0, 5, 70, 1);    // batch after cached rows
+}
+
+TEST(VulkanOps, RopeStoreAttentionAnyEvenHeadDim) {
+  REQUIRE_VULKAN();
+  for (uint32_t hd : {4u, 12u, 6u, 40u, 256u, 250u}) {
+    check_attention(0, 1, 0, 1, hd);    // decode, first token
+    check_attention(2, 1, 100, 1, hd);  // decode over two key tiles
+    check_attention(0, 1, 130, 3, hd);  // split-K
+    check_attention(2, 9, 0, 1, hd);    // prompt: causal mask inside the batch
+    check_attention(0, 5, 70, 1, hd);   // prompt after cached rows
+  }
+  // odd head_dim is refused with the reason
+  Buffer* b = ops()->mem().device_buffer(256, "b");
+  ops()->ctx().run_now([&](VkCommandBuffer cb) {
+    try {
+      ops()->attention(cb, *b, *b, *b, *b, *b, *b, {2, 2, 5, 1, 1.f}, 1);
+      ADD_FAILURE() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("head_dim 5"), std::string::npos) << e.what();
+    }
+  });
 }
 
 TEST(VulkanOps, ErrorsNameTheProblem) {

@@ -29,17 +29,27 @@ std::vector<DeviceInfo> list_devices();
 
 class Backend {
  public:
-  // Uploads all weights once (staging -> device-local), allocates the KV cache (f16) for
+  // Uploads the weights once (staging -> device-local), allocates the KV cache (f16) for
   // n_ctx positions and activations for up to max_batch tokens; `tuning` overrides the
-  // device's default shader tuning when given. Throws petrel::Error.
+  // device's default shader tuning when given. n_layers: the GPU holds the token embedding
+  // and layers [0, n_layers) only (weights and KV cache), for a CPU to run the rest from
+  // forward_hidden's output; -1 or >= n_layer: every layer plus the output norm and matrix.
+  // Throws petrel::Error.
   static std::unique_ptr<Backend> create(const ModelWeights& w, int device_index, int n_ctx,
-                                         int max_batch, const Tuning* tuning = nullptr);
+                                         int max_batch, const Tuning* tuning = nullptr,
+                                         int n_layers = -1);
   virtual ~Backend();
   // Runs tokens[0..n) at positions pos..pos+n-1 (KV cache updated). Writes logits
   // [n_vocab] of the last token to logits_out, or of every token ([n, n_vocab]) if
-  // all_logits.
+  // all_logits. Needs every layer on the GPU (throws otherwise).
   virtual void forward(const int32_t* tokens, int n, int pos, float* logits_out,
                        bool all_logits) = 0;
+  // Runs the token embedding and the GPU's layers for tokens[0..n) at positions
+  // pos..pos+n-1 (KV cache updated); writes the hidden state after the last GPU layer,
+  // [n, n_embd] f32, to hidden_out.
+  virtual void forward_hidden(const int32_t* tokens, int n, int pos, float* hidden_out) = 0;
+  // Layers [0, n_layers()) run on the GPU.
+  virtual int n_layers() const = 0;
   virtual std::string device_name() const = 0;
   virtual uint64_t device_bytes_used() const = 0;
 };

@@ -78,7 +78,7 @@ PFN_vkGetInstanceProcAddr loader_entry(std::string* why) {
 }
 
 // Loads the global entry points and creates an instance (Vulkan 1.2).
-VkInstance create_instance(Fns& fn) {
+VkInstance new_instance(Fns& fn) {
   std::string why;
   PFN_vkGetInstanceProcAddr gipa = loader_entry(&why);
   if (!gipa) throw Error("Vulkan: no loader/driver (cannot open the Vulkan loader: " + why + ")");
@@ -106,6 +106,22 @@ VkInstance create_instance(Fns& fn) {
 #define PETREL_VK_LOAD(f) fn.f = reinterpret_cast<PFN_##f>(gipa(inst, #f));
   PETREL_VK_INSTANCE_FNS(PETREL_VK_LOAD)
 #undef PETREL_VK_LOAD
+  return inst;
+}
+
+// The process's one instance, created on first use and never destroyed, with its entry
+// points copied to fn. The NVIDIA driver fails (vkCreateInstance:
+// VK_ERROR_INCOMPATIBLE_DRIVER after about 20 cycles on an H100, and corrupted subgroup
+// ids reported after ~11) when instances are created and destroyed repeatedly, as a test
+// process or a program opening several sessions does. A failed creation is retried on
+// the next call.
+VkInstance create_instance(Fns& fn) {
+  static std::mutex mu;
+  static Fns fns;
+  static VkInstance inst = VK_NULL_HANDLE;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!inst) inst = new_instance(fns);
+  fn = fns;
   return inst;
 }
 
@@ -185,25 +201,19 @@ std::vector<DeviceInfo> list_devices() {
   Fns fn;
   VkInstance inst = create_instance(fn);
   std::vector<DeviceInfo> out;
-  try {
-    auto devs = physical_devices(fn, inst);
-    for (size_t i = 0; i < devs.size(); ++i) {
-      PhysInfo pi = query(fn, devs[i]);
-      DeviceInfo d;
-      d.index = int(i);
-      d.name = pi.caps.props.deviceName;
-      d.type = type_name(pi.caps.props.deviceType);
-      d.device_local_bytes = pi.device_local;
-      d.budget_bytes = pi.budget;
-      d.subgroup_size = pi.caps.subgroup_size;
-      d.driver = pi.driver;
-      out.push_back(std::move(d));
-    }
-  } catch (...) {
-    fn.vkDestroyInstance(inst, nullptr);
-    throw;
+  auto devs = physical_devices(fn, inst);
+  for (size_t i = 0; i < devs.size(); ++i) {
+    PhysInfo pi = query(fn, devs[i]);
+    DeviceInfo d;
+    d.index = int(i);
+    d.name = pi.caps.props.deviceName;
+    d.type = type_name(pi.caps.props.deviceType);
+    d.device_local_bytes = pi.device_local;
+    d.budget_bytes = pi.budget;
+    d.subgroup_size = pi.caps.subgroup_size;
+    d.driver = pi.driver;
+    out.push_back(std::move(d));
   }
-  fn.vkDestroyInstance(inst, nullptr);
   if (out.empty()) throw Error("Vulkan: no loader/driver exposes a device (0 physical devices)");
   return out;
 }
@@ -301,7 +311,7 @@ Context::~Context() {
     if (pool_) fn.vkDestroyCommandPool(device, pool_, nullptr);
     fn.vkDestroyDevice(device, nullptr);
   }
-  if (instance) fn.vkDestroyInstance(instance, nullptr);
+  // the instance is the process's (create_instance): not destroyed here
 }
 
 VkCommandBuffer Context::alloc_command_buffer() {

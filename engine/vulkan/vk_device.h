@@ -22,7 +22,8 @@ struct DeviceCaps {
 
 class Context {
  public:
-  // Opens the loader and creates an instance plus a device on physical device `index`.
+  // Opens the loader, takes the process's instance (created once, kept) and creates a
+  // device on physical device `index`.
   // Throws petrel::Error naming the device and the failing call.
   static std::unique_ptr<Context> create(int device_index);
   ~Context();

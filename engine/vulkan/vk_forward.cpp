@@ -2,7 +2,8 @@
 // n tokens is recorded into one command buffer, submitted once and waited for; only the
 // needed logits come back (a host-visible readback buffer). Positions and token ids live
 // in host-visible buffers that the shaders read, so a recorded command buffer is reused
-// for every forward of the same shape (decode records once).
+// for every forward of the same shape (decode records once). With a layer limit the GPU
+// holds the embedding and the first layers only and hands the hidden state back instead.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -32,17 +33,25 @@ uint32_t decode_splits(uint32_t n_kv) {
   return s;
 }
 
+// What a recorded pass hands back: the last token's logits, every token's, or the hidden
+// state after the last GPU layer.
+enum class Out : uint32_t { kLastLogits, kAllLogits, kHidden };
+
 class BackendImpl final : public Backend {
  public:
   BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
-              const Tuning* tuning);
+              const Tuning* tuning, int n_layers);
   ~BackendImpl() override;
   void forward(const int32_t* tokens, int n, int pos, float* logits_out, bool all_logits) override;
+  void forward_hidden(const int32_t* tokens, int n, int pos, float* hidden_out) override;
+  int n_layers() const override { return int(layers_.size()); }
   std::string device_name() const override { return ops_->ctx().name; }
   uint64_t device_bytes_used() const override { return ops_->mem().device_bytes(); }
 
  private:
-  VkCommandBuffer record(uint32_t n, bool all_logits, uint32_t n_split);
+  VkCommandBuffer record(uint32_t n, Out out, uint32_t n_split);
+  // Runs tokens in chunks of max_batch; copies each chunk's result to `out`.
+  void run(const int32_t* tokens, int n, int pos, float* out, Out what);
   Buffer* opt_f32(const float* p, size_t n, const std::string& what) {
     return p ? ops_->upload_f32(p, n, what) : nullptr;
   }
@@ -54,30 +63,35 @@ class BackendImpl final : public Backend {
   Buffer* output_norm_ = nullptr;
   Buffer* inv_freq_ = nullptr;
   std::vector<LayerGpu> layers_;
-  Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_, *part_;
+  Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
   Buffer *params_, *tokens_, *readback_;
-  std::map<std::tuple<uint32_t, bool, uint32_t>, VkCommandBuffer> cmds_;
+  bool owns_output_ = true;  // every layer here: output norm and matrix too
+  std::map<std::tuple<uint32_t, Out, uint32_t>, VkCommandBuffer> cmds_;
 };
 
 BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
-                         const Tuning* tuning)
+                         const Tuning* tuning, int n_layers)
     : hp_(w.hp), n_ctx_(n_ctx), max_batch_(std::max(1, max_batch)) {
+  const int n_gpu = n_layers < 0 ? hp_.n_layer : std::min(n_layers, hp_.n_layer);
+  owns_output_ = n_gpu == hp_.n_layer;
   if (n_ctx <= 0) throw Error("Vulkan: n_ctx must be positive (got " + std::to_string(n_ctx) + ")");
   const int hd = hp_.head_dim, n_embd = hp_.n_embd;
   const int q_dim = hp_.n_head * hd, kv_dim = hp_.n_head_kv * hd;
-  if (hd % 8 != 0 || hd > 256 || hp_.n_head_kv <= 0 || hp_.n_head % hp_.n_head_kv != 0 ||
+  if (hd <= 0 || hd % 2 != 0 || hd > 256 || hp_.n_head_kv <= 0 || hp_.n_head % hp_.n_head_kv != 0 ||
       hp_.n_rot > hd || hp_.n_rot % 2 != 0)
     throw Error("Vulkan: unsupported attention shape (head_dim " + std::to_string(hd) +
                 ", n_head " + std::to_string(hp_.n_head) + ", n_head_kv " +
                 std::to_string(hp_.n_head_kv) + ", n_rot " + std::to_string(hp_.n_rot) +
-                "): needs head_dim % 8 == 0, head_dim <= 256, n_head % n_head_kv == 0");
+                "): needs an even head_dim <= 256, n_head % n_head_kv == 0, an even n_rot <= head_dim");
   ops_ = std::make_unique<Ops>(device_index, tuning);
 
   tok_embd_ = ops_->upload_weight(w.tok_embd, "token_embd.weight");
-  output_ = w.output.data == w.tok_embd.data && w.output.type == w.tok_embd.type
-                ? tok_embd_
-                : ops_->upload_weight(w.output, "output.weight");
-  output_norm_ = ops_->upload_f32(w.output_norm, size_t(n_embd), "output_norm.weight");
+  if (owns_output_) {
+    output_ = w.output.data == w.tok_embd.data && w.output.type == w.tok_embd.type
+                  ? tok_embd_
+                  : ops_->upload_weight(w.output, "output.weight");
+    output_norm_ = ops_->upload_f32(w.output_norm, size_t(n_embd), "output_norm.weight");
+  }
   std::vector<float> inv(size_t(std::max(1, hp_.n_rot / 2)), 0.0f);
   // base^(-2i/n_rot) as a running product, the way the CPU path (kernels/ops.cpp) forms it
   const float theta_scale = std::pow(hp_.rope_base, -2.0f / float(hp_.n_rot));
@@ -87,7 +101,7 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   inv_freq_ = ops_->upload_f32(inv.data(), inv.size(), "rope inverse frequencies");
 
   const size_t cache_bytes = size_t(n_ctx) * size_t(kv_dim) * 2;
-  for (size_t l = 0; l < w.layers.size(); ++l) {
+  for (size_t l = 0; l < size_t(n_gpu); ++l) {
     const LayerWeights& lw = w.layers[l];
     const std::string b = "blk." + std::to_string(l) + ".";
     LayerGpu g;
@@ -118,19 +132,20 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   att_ = m.device_buffer(mb * q_dim * 4, "activations attn");
   g_ = m.device_buffer(mb * size_t(hp_.n_ff) * 4, "activations gate");
   u_ = m.device_buffer(mb * size_t(hp_.n_ff) * 4, "activations up");
-  logits_ = m.device_buffer(mb * size_t(hp_.n_vocab) * 4, "logits");
+  const size_t out_row = owns_output_ ? size_t(hp_.n_vocab) : size_t(n_embd);
+  if (owns_output_) logits_ = m.device_buffer(mb * out_row * 4, "logits");
   part_ = m.device_buffer(size_t(hp_.n_head) * 16 * size_t(hd + 2) * 4, "attention partials");
   params_ = m.host_buffer(256, false, "params");
   tokens_ = m.host_buffer(mb * 4, false, "token ids");
-  readback_ = m.host_buffer(mb * size_t(hp_.n_vocab) * 4, true, "logits readback");
+  readback_ = m.host_buffer(mb * out_row * 4, true, owns_output_ ? "logits readback" : "hidden readback");
 }
 
 BackendImpl::~BackendImpl() {
   for (auto& [key, cb] : cmds_) ops_->ctx().free_command_buffer(cb);
 }
 
-VkCommandBuffer BackendImpl::record(uint32_t n, bool all_logits, uint32_t n_split) {
-  auto key = std::make_tuple(n, all_logits, n_split);
+VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
+  auto key = std::make_tuple(n, out, n_split);
   auto it = cmds_.find(key);
   if (it != cmds_.end()) return it->second;
   if (cmds_.size() >= 16) {
@@ -212,7 +227,18 @@ VkCommandBuffer BackendImpl::record(uint32_t n, bool all_logits, uint32_t n_spli
       o.matmul(cb, L.w_down, down_args, n);
     o.barrier(cb);
   }
+  if (out == Out::kHidden) {
+    // hidden state x [n, n_embd] -> host
+    o.transfer_barrier(cb);
+    VkBufferCopy cp{0, 0, VkDeviceSize(n) * n_embd * 4};
+    c.fn.vkCmdCopyBuffer(cb, x_->handle, readback_->handle, 1, &cp);
+    o.host_barrier(cb);
+    PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
+    cmds_.emplace(key, cb);
+    return cb;
+  }
   // logits = output (rms_norm(x) * output_norm), last row only unless all_logits
+  const bool all_logits = out == Out::kAllLogits;
   const uint32_t rows = all_logits ? n : 1;
   const uint32_t off = all_logits ? 0 : (n - 1) * n_embd;
   if (rows < kMmMinTokens && o.pipes().tuning().use_mvq && o.mvq_supported(output_)) {
@@ -233,6 +259,18 @@ VkCommandBuffer BackendImpl::record(uint32_t n, bool all_logits, uint32_t n_spli
 
 void BackendImpl::forward(const int32_t* tokens, int n, int pos, float* logits_out,
                           bool all_logits) {
+  if (!owns_output_)
+    throw Error("Vulkan: forward needs every layer on the GPU (this backend holds " +
+                std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) +
+                "; use forward_hidden)");
+  run(tokens, n, pos, logits_out, all_logits ? Out::kAllLogits : Out::kLastLogits);
+}
+
+void BackendImpl::forward_hidden(const int32_t* tokens, int n, int pos, float* hidden_out) {
+  run(tokens, n, pos, hidden_out, Out::kHidden);
+}
+
+void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out what) {
   if (n <= 0) throw Error("Vulkan: forward needs at least one token");
   if (pos < 0 || pos + n > n_ctx_)
     throw Error("Vulkan: positions [" + std::to_string(pos) + ", " + std::to_string(pos + n) +
@@ -241,21 +279,22 @@ void BackendImpl::forward(const int32_t* tokens, int n, int pos, float* logits_o
     if (tokens[i] < 0 || tokens[i] >= hp_.n_vocab)
       throw Error("Vulkan: token id " + std::to_string(tokens[i]) + " at index " +
                   std::to_string(i) + " is outside the vocabulary of " + std::to_string(hp_.n_vocab));
-  const size_t n_vocab = size_t(hp_.n_vocab);
+  // floats per row handed back
+  const size_t row = what == Out::kHidden ? size_t(hp_.n_embd) : size_t(hp_.n_vocab);
   for (int done = 0; done < n;) {
     const int m = std::min(max_batch_, n - done);
     const uint32_t p0 = uint32_t(pos + done);
     std::memcpy(tokens_->mapped, tokens + done, size_t(m) * 4);
     static_cast<uint32_t*>(params_->mapped)[0] = p0;
     const uint32_t n_split = m == 1 ? decode_splits(p0 + 1) : 1;
-    VkCommandBuffer cb = record(uint32_t(m), all_logits, n_split);
+    VkCommandBuffer cb = record(uint32_t(m), what, n_split);
     ops_->ctx().submit_and_wait(cb);
     ops_->mem().invalidate(*readback_);
     const auto* src = static_cast<const float*>(readback_->mapped);
-    if (all_logits)
-      std::memcpy(logits_out + size_t(done) * n_vocab, src, size_t(m) * n_vocab * 4);
+    if (what != Out::kLastLogits)
+      std::memcpy(out + size_t(done) * row, src, size_t(m) * row * 4);
     else if (done + m == n)
-      std::memcpy(logits_out, src, n_vocab * 4);
+      std::memcpy(out, src, row * 4);
     done += m;
   }
 }
@@ -265,8 +304,8 @@ void BackendImpl::forward(const int32_t* tokens, int n, int pos, float* logits_o
 Backend::~Backend() = default;
 
 std::unique_ptr<Backend> Backend::create(const ModelWeights& w, int device_index, int n_ctx,
-                                         int max_batch, const Tuning* tuning) {
-  return std::make_unique<BackendImpl>(w, device_index, n_ctx, max_batch, tuning);
+                                         int max_batch, const Tuning* tuning, int n_layers) {
+  return std::make_unique<BackendImpl>(w, device_index, n_ctx, max_batch, tuning, n_layers);
 }
 
 }  // namespace petrel::vk

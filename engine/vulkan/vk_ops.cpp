@@ -227,9 +227,11 @@ void Ops::rope_store(VkCommandBuffer cb, const Buffer& q, const Buffer& k, const
 void Ops::attention(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache,
                     const Buffer& vcache, const Buffer& out, const Buffer& part,
                     const Buffer& params, const AttnPush& pc, uint32_t n_tokens) {
-  if (pc.head_dim % 8 != 0 || pc.head_dim > 256 || pc.n_head % pc.n_head_kv != 0)
-    throw Error("Vulkan: attention needs head_dim % 8 == 0, head_dim <= 256 and n_head a "
-                "multiple of n_head_kv (head_dim " + std::to_string(pc.head_dim) + ")");
+  if (pc.head_dim % 2 != 0 || pc.head_dim == 0 || pc.head_dim > 256 || pc.n_head_kv == 0 ||
+      pc.n_head % pc.n_head_kv != 0)
+    throw Error("Vulkan: attention needs an even head_dim <= 256 and n_head a multiple of "
+                "n_head_kv (head_dim " + std::to_string(pc.head_dim) + ", n_head " +
+                std::to_string(pc.n_head) + ", n_head_kv " + std::to_string(pc.n_head_kv) + ")");
   const Pipeline& p = pipes_->get("attn");
   pipes_->dispatch(cb, p, {{&q}, {&kcache}, {&vcache}, {&out}, {&part}, {&params}}, &pc,
                    pc.n_head, n_tokens, pc.n_split);
