@@ -31,6 +31,8 @@ void run_generate(const GenerateArgs& a) {
   auto session = Session::create(*model, so);
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "petrel: %s loaded in %.0f ms on %s\n", model->info().path.c_str(), load_ms,
+               session->backend_name().c_str());
   auto prompt = model->tokenize(prompt_text(a.prompt, a.file), true, true);
   GenerateOptions go;
   go.n_predict = a.n;
