@@ -11,6 +11,7 @@
 #include "petrel/petrel.h"
 #include "petrel/tools.h"
 #include "tests/support/test_env.h"
+#include "tests/support/tiny_model.h"
 
 namespace {
 
@@ -26,18 +27,7 @@ constexpr float kIsaTol = 2e-3f;
 // models (0.04), with headroom; a wrong kernel is off by O(1).
 constexpr float kScalarVsSimdKQuantTol = 0.15f;
 
-std::string tiny_model(const std::string& ftype) {
-  const std::string path = petrel::test::temp_dir() + "/tiny-" + ftype + ".gguf";
-  if (!std::filesystem::exists(path)) {
-    petrel::tools::SynthOptions o;
-    o.shape = "tiny";
-    o.ftype = ftype;
-    o.out_path = path;
-    o.seed = 3;
-    petrel::tools::synth_model(o);
-  }
-  return path;
-}
+std::string tiny_model(const std::string& ftype) { return petrel::test::tiny_model(ftype, 3); }
 
 float max_rel_diff(const float* a, const float* b, int n) {
   float m = 0;

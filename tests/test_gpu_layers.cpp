@@ -16,6 +16,7 @@
 #include "petrel/petrel.h"
 #include "petrel/tools.h"
 #include "tests/support/test_env.h"
+#include "tests/support/tiny_model.h"
 
 namespace {
 
@@ -28,18 +29,7 @@ constexpr double kSplitTol = 2e-3;
 // models (lavapipe); an indexing bug in a matvec gives ~0.1 or more.
 constexpr double kMvqTol = 2e-3;
 
-std::string tiny_model(const std::string& ftype) {
-  const std::string path = petrel::test::temp_dir() + "/gpu-layers-tiny-" + ftype + ".gguf";
-  if (!std::filesystem::exists(path)) {
-    petrel::tools::SynthOptions o;
-    o.shape = "tiny";
-    o.ftype = ftype;
-    o.out_path = path;
-    o.seed = 5;
-    petrel::tools::synth_model(o);
-  }
-  return path;
-}
+std::string tiny_model(const std::string& ftype) { return petrel::test::tiny_model(ftype, 5); }
 
 double nmse(const float* got, const float* want, size_t n) {
   double num = 0, den = 0;
