@@ -27,6 +27,7 @@ foreach(t ${PETREL_WEIGHT_TYPES})
     "mul_mv_${tl}|mul_mv.comp|TYPE_${t}"
     "mul_mv_glu_${tl}|mul_mv.comp|TYPE_${t},GLU"
     "mul_mm_${tl}|mul_mm.comp|TYPE_${t}"
+    "mul_mm_cm_${tl}|mul_mm_cm.comp|TYPE_${t}"
     "get_rows_${tl}|get_rows.comp|TYPE_${t}")
 endforeach()
 

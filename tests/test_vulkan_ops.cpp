@@ -30,6 +30,11 @@ constexpr double kMvqTol = 1e-6;
 // half a step of amax / 127) gives nMSE 1e-5..6.4e-5 here (GLU the highest, two matvecs);
 // an indexing bug gives ~0.3..1.
 constexpr double kMvqVsF32Tol = 5e-4;
+// mul_mm_cm (tensor cores) rounds W and x to f16 (relative error uniform within 2^-11,
+// rms 2.8e-4 each) and accumulates in f32: each product is off by ~4e-4 rms relative,
+// independently, so nMSE ~1.6e-7 at these sizes; 5e-6 leaves 30x margin. An indexing or
+// fragment-layout bug gives ~1.
+constexpr double kCoopmatTol = 5e-6;
 // Element-wise ops with exp/sqrt (device exp is not correctly rounded): nMSE bound.
 constexpr double kEltTol = 1e-10;
 // RoPE/attention: device sin/cos/exp and f16 KV rounding on both sides.
@@ -206,6 +211,53 @@ TEST(VulkanOps, MulMvBiasAccumulateAndOffsets) {
         expect[size_t((t + 1) * n_out + r)] += want[size_t(t * n_out + r)] + bias[size_t(r)];
     EXPECT_LT(nmse(fetch(*yb, y0.size()), expect), kMatTol) << (tiled ? "mul_mm" : "mul_mv");
   }
+}
+
+TEST(VulkanOps, MulMmCoopmatEveryType) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(99);
+  if (!ops()->coopmat_supported()) {
+    HostWeight w = random_weight(Type::kQ8_0, 64, 4, rng);
+    GpuWeight g = ops()->upload_weight(w.view, "w");
+    Buffer* xb = ops()->mem().device_buffer(64 * 4, "x");
+    MatArgs a{xb, 0, 64, xb, 0, 4};
+    EXPECT_THROW(ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->mul_mm_cm(cb, g, a, 1); }),
+                 Error);
+    GTEST_SKIP() << "device lacks VK_NV_cooperative_matrix (f16 16x16x16); mul_mm_cm not run";
+  }
+  const int n_tokens = 150, n_out = 200;  // tails in both 128-wide tile dimensions
+  for (Type t : kAllTypes) {
+    SCOPED_TRACE(kernels::type_traits(t)->name);
+    const int64_t n_in = row_len(t, 1);
+    HostWeight w = random_weight(t, n_in, n_out, rng);
+    auto x = random_vec(size_t(n_in * n_tokens), rng);
+    GpuWeight g = ops()->upload_weight(w.view, "w");
+    Buffer* xb = dev(x, "x");
+    Buffer* yb = ops()->mem().device_buffer(size_t(n_out * n_tokens) * 4, "y");
+    MatArgs a{xb, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)};
+    ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->mul_mm_cm(cb, g, a, n_tokens); });
+    const double e = nmse(fetch(*yb, size_t(n_out * n_tokens)), ref_matmul(w, x, n_tokens));
+    EXPECT_LT(e, kCoopmatTol);
+    EXPECT_GT(e, 0.0);  // f16 rounding is visible: the tensor-core path really ran
+  }
+  // bias + accumulate + row offsets through matmul (which picks mul_mm_cm at this size)
+  const int n_in = 512, n_out2 = 45, n_tok = 40;
+  ASSERT_GE(uint32_t(n_tok), ops()->pipes().tuning().cm_min_tokens);
+  HostWeight w = random_weight(Type::kQ4_K, n_in, n_out2, rng);
+  auto x = random_vec(size_t(n_in * (n_tok + 1)), rng);
+  auto y0 = random_vec(size_t(n_out2 * (n_tok + 1)), rng);
+  auto bias = random_vec(size_t(n_out2), rng);
+  GpuWeight g = ops()->upload_weight(w.view, "w");
+  Buffer *xb = dev(x, "x"), *yb = dev(y0, "y"), *bb = dev(bias, "bias");
+  MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, uint32_t(n_out2), uint32_t(n_out2), bb, true};
+  ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->matmul(cb, g, a, uint32_t(n_tok)); });
+  std::vector<float> xs(x.begin() + n_in, x.end());
+  auto want = ref_matmul(w, xs, n_tok);
+  std::vector<float> expect(y0);
+  for (int t = 0; t < n_tok; ++t)
+    for (int r = 0; r < n_out2; ++r)
+      expect[size_t((t + 1) * n_out2 + r)] += want[size_t(t * n_out2 + r)] + bias[size_t(r)];
+  EXPECT_LT(nmse(fetch(*yb, y0.size()), expect), kCoopmatTol);
 }
 
 TEST(VulkanOps, MulMvGluFused) {

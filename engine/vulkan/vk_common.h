@@ -33,6 +33,7 @@ namespace petrel::vk {
   X(vkGetPhysicalDeviceQueueFamilyProperties)  \
   X(vkEnumerateDeviceExtensionProperties)      \
   X(vkCreateDevice)                            \
+  X(vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) \
   X(vkGetDeviceProcAddr)
 
 // Entry points resolved through the device.

@@ -145,6 +145,27 @@ bool has_extension(const Fns& fn, VkPhysicalDevice pd, const char* ext) {
   return false;
 }
 
+// Whether the device lists VK_NV_cooperative_matrix with a 16x16x16 f16 x f16 -> f32
+// (accumulator and result f32) subgroup-scope shape, the one shaders/mul_mm_cm.comp uses.
+bool coopmat_shape_supported(const Fns& fn, VkPhysicalDevice pd) {
+  if (!fn.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) return false;
+  if (!has_extension(fn, pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
+  uint32_t n = 0;
+  if (fn.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, nullptr) != VK_SUCCESS) return false;
+  std::vector<VkCooperativeMatrixPropertiesNV> props(n);
+  for (auto& p : props) p.sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+  if (n && fn.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, props.data()) != VK_SUCCESS)
+    return false;
+  for (uint32_t i = 0; i < n && i < props.size(); ++i) {
+    const VkCooperativeMatrixPropertiesNV& p = props[i];
+    if (p.MSize == 16 && p.NSize == 16 && p.KSize == 16 && p.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        p.BType == VK_COMPONENT_TYPE_FLOAT16_NV && p.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        p.DType == VK_COMPONENT_TYPE_FLOAT32_NV && p.scope == VK_SCOPE_SUBGROUP_NV)
+      return true;
+  }
+  return false;
+}
+
 const char* type_name(VkPhysicalDeviceType t) {
   switch (t) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete";
@@ -278,8 +299,46 @@ std::unique_ptr<Context> Context::create(int device_index) {
       c->caps.integer_dot = true;
     }
   }
+  // Tensor cores through VK_NV_cooperative_matrix (shaders/mul_mm_cm.comp), when offered
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf{};
+  cmf.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV;
+  VkPhysicalDeviceShaderFloat16Int8Features f16f{};
+  f16f.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES;
+  VkPhysicalDeviceVulkanMemoryModelFeatures vmm{};
+  vmm.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES;
+  if (coopmat_shape_supported(c->fn, c->phys) && c->caps.subgroup_size == 32) {
+    cmf.pNext = &f16f;
+    f16f.pNext = &vmm;
+    VkPhysicalDeviceFeatures2 f2{};
+    f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    f2.pNext = &cmf;
+    c->fn.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
+    if (cmf.cooperativeMatrix && f16f.shaderFloat16 && vmm.vulkanMemoryModel) {
+      exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      c->caps.coopmat = true;
+      // enable only what the shader needs
+      cmf = VkPhysicalDeviceCooperativeMatrixFeaturesNV{};
+      cmf.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV;
+      cmf.cooperativeMatrix = VK_TRUE;
+      f16f = VkPhysicalDeviceShaderFloat16Int8Features{};
+      f16f.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES;
+      f16f.shaderFloat16 = VK_TRUE;
+      vmm = VkPhysicalDeviceVulkanMemoryModelFeatures{};
+      vmm.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES;
+      vmm.vulkanMemoryModel = VK_TRUE;
+      cmf.pNext = &f16f;
+      f16f.pNext = &vmm;
+    }
+  }
+  // feature chain of the device: integer dot, then cooperative matrix structs
+  void* chain = nullptr;
+  if (c->caps.coopmat) chain = &cmf;
+  if (c->caps.integer_dot) {
+    idp.pNext = chain;
+    chain = &idp;
+  }
   VkDeviceCreateInfo dci{};
-  if (c->caps.integer_dot) dci.pNext = &idp;
+  dci.pNext = chain;
   dci.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;

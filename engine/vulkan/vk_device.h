@@ -18,6 +18,9 @@ struct DeviceCaps {
   bool memory_budget = false;        // VK_EXT_memory_budget
   uint32_t timestamp_bits = 0;       // of the compute queue; 0 = no timestamps
   bool integer_dot = false;          // VK_KHR_shader_integer_dot_product enabled (mul_mvq)
+  // VK_NV_cooperative_matrix enabled with a 16x16x16 f16 x f16 -> f32 subgroup shape,
+  // shaderFloat16 and the Vulkan memory model, subgroups of 32 (mul_mm_cm)
+  bool coopmat = false;
 };
 
 class Context {

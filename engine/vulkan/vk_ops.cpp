@@ -192,8 +192,27 @@ void Ops::mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint3
                    (n_tokens + 63) / 64, 1);
 }
 
+bool Ops::coopmat_supported() const { return ctx_->caps.coopmat; }
+
+void Ops::mul_mm_cm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
+  if (!coopmat_supported())
+    throw Error("Vulkan: mul_mm_cm needs VK_NV_cooperative_matrix (16x16x16 f16 -> f32) on '" +
+                ctx_->name + "'");
+  const Pipeline& p = pipes_->get(std::string("mul_mm_cm_") + type_suffix(w.type));
+  MulMvPush mv;
+  mat_push(w, a, &mv);
+  MulMmPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, n_tokens,
+               mv.x_off, mv.x_stride, mv.y_off, mv.y_stride, mv.flags};
+  pipes_->dispatch(cb, p, mat_bufs(w, nullptr, a), &pc, uint32_t((w.n_out + 127) / 128),
+                   (n_tokens + 127) / 128, 1);
+}
+
 void Ops::matmul(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
-  if (n_tokens >= kMmMinTokens)
+  const Tuning& t = pipes_->tuning();
+  if (t.use_coopmat && n_tokens >= t.cm_min_tokens && n_tokens >= kMmMinTokens &&
+      coopmat_supported())
+    mul_mm_cm(cb, w, a, n_tokens);
+  else if (n_tokens >= kMmMinTokens)
     mul_mm(cb, w, a, n_tokens);
   else
     mul_mv(cb, w, a, n_tokens);

@@ -68,7 +68,13 @@ class Ops {
                    float eps = 0.0f);
   // y[t] = W x[t] with the tiled matrix-matrix shader.
   void mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
-  // mul_mv below kMmMinTokens tokens, mul_mm from there.
+  // Whether the device runs mul_mm_cm (cooperative matrices, DeviceCaps::coopmat).
+  bool coopmat_supported() const;
+  // y[t] = W x[t] on tensor cores: W and x rounded to f16 (|x| clamped to 65504), f32
+  // accumulation; throws when !coopmat_supported().
+  void mul_mm_cm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
+  // mul_mv below kMmMinTokens tokens, mul_mm from there (mul_mm_cm from
+  // Tuning::cm_min_tokens when Tuning::use_coopmat and coopmat_supported()).
   void matmul(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
   // out[t] = row ids[ids_off + t] of w, dequantized (out rows of w.n_in floats).
   void get_rows(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, uint32_t ids_off,

@@ -30,6 +30,7 @@ const Row kTable[] = {
     {"mul_mvq_glu", true, {2, 1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqMaxIn}},
     {"mul_mm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
+    {"mul_mm_cm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"get_rows", true, {1, 1, 1}, sizeof(GetRowsPush), {Spec::kWgSmall}},
     {"rms_norm", false, {1, 1, 1}, sizeof(RmsNormPush), {Spec::kWgLarge}},
     {"rope_store", false, {1, 1, 1, 1, 1, 1, 1}, sizeof(RopeStorePush), {Spec::kWgSmall}},

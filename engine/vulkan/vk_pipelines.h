@@ -58,6 +58,8 @@ struct Tuning {
   uint32_t mvq_rows = 2;   // mul_mvq rows per workgroup (Q8_0, Q4_K)
   uint32_t mvq_rows_q6_k = 2;  // mul_mvq rows per workgroup (Q6_K)
   uint32_t mvq_max_in = 16384;  // longest input row mul_mvq takes (shared memory: 1.25 B/elem)
+  bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
+  uint32_t cm_min_tokens = 32;  // ... from this many tokens (below: mul_mm)
   uint32_t wg_small = 64;  // get_rows, rope, attention
   uint32_t wg_large = 256; // norms, element-wise
 };
