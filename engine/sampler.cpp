@@ -15,6 +15,7 @@ struct Sampler::Impl {
   std::mt19937_64 rng;
   std::vector<std::pair<float, TokenId>> cand;  // (logit, id), reused
   std::vector<float> work;
+  std::vector<float> pr;  // probabilities of the kept candidates, reused
 };
 
 Sampler::Sampler(const SamplingParams& p) : impl_(std::make_unique<Impl>()) {
@@ -53,17 +54,18 @@ TokenId Sampler::sample(const float* logits, int n_vocab, const std::vector<Toke
   if (p.top_k > 0 && size_t(p.top_k) < k) k = p.top_k;
   std::partial_sort(c.begin(), c.begin() + k, c.end(), by_logit);
   c.resize(k);
-  // Probabilities of the kept candidates (before temperature, as llama.cpp's top-p/min-p).
+  // Probabilities of the kept candidates into s.pr (temperature 1 for top-p/min-p, as
+  // llama.cpp's samplers see them).
+  auto& pr = s.pr;
   auto probs = [&](float temp) {
-    std::vector<float> pr(c.size());
+    pr.resize(c.size());
     const float mx = c[0].first;
     double sum = 0;
     for (size_t i = 0; i < c.size(); ++i) sum += pr[i] = std::exp((c[i].first - mx) / temp);
     for (auto& x : pr) x = float(x / sum);
-    return pr;
   };
   if (p.top_p < 1.0f) {
-    auto pr = probs(1.0f);
+    probs(1.0f);
     double cum = 0;
     size_t keep = c.size();
     for (size_t i = 0; i < pr.size(); ++i) {
@@ -73,12 +75,12 @@ TokenId Sampler::sample(const float* logits, int n_vocab, const std::vector<Toke
     c.resize(std::max<size_t>(1, keep));
   }
   if (p.min_p > 0.0f) {
-    auto pr = probs(1.0f);
+    probs(1.0f);
     size_t keep = 0;
     while (keep < pr.size() && pr[keep] >= p.min_p * pr[0]) ++keep;
     c.resize(std::max<size_t>(1, keep));
   }
-  auto pr = probs(p.temperature);
+  probs(p.temperature);
   std::discrete_distribution<size_t> dist(pr.begin(), pr.end());
   return c[dist(s.rng)].second;
 }

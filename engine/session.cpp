@@ -35,7 +35,7 @@ class VulkanForward final : public ForwardBackend {
 
 class SessionImpl final : public Session {
  public:
-  SessionImpl(ModelImpl& model, const SessionOptions& opt) : model_(model) {
+  SessionImpl(ModelImpl& model, const SessionOptions& opt) {
     if (model.vocab_only()) throw Error(model.info().path + ": loaded vocab-only; cannot evaluate");
     const HParams& hp = model.weights().hp;
     n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : std::min(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
@@ -108,7 +108,6 @@ class SessionImpl final : public Session {
   }
 
  private:
-  ModelImpl& model_;
   std::unique_ptr<ForwardBackend> backend_;
   int n_ctx_ = 0, n_batch_ = 0, n_vocab_ = 0, n_past_ = 0, n_logits_ = 0;
   std::vector<float> logits_, scratch_;
