@@ -2,7 +2,11 @@
 // memory (no file): device read bandwidth, matvec GB/s per block type (with a tuning
 // sweep), decode (tg) and prompt (pp) tokens/s per model type.
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
-//                [--layers 32] [--no-model] [--no-sweep] [--no-kernels]
+//                [--layers 32] [--no-model] [--no-sweep] [--no-kernels] [--mm-only]
+//                [--profile [--mvq]]
+//   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
+//   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
+//              (--mvq: with int8 activations even where the device default has none)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,7 +31,9 @@ using petrel::kernels::WeightView;
 struct Args {
   int device = 0, tg = 128, pp = 512, reps = 3, layers = 32;
   std::vector<std::string> types{"q4_k_m", "q8_0", "q6_k"};
-  bool model = true, sweep = true, kernels = true;
+  bool profile = false;  // per-stage GPU times of one decode step
+  bool mvq = false;      // the profile with int8 activations even where not the default
+  bool model = true, sweep = true, kernels = true, mm_only = false;
 };
 
 double now_s() {
@@ -106,6 +112,27 @@ class RandomModel {
   std::vector<std::vector<float>> norms_;
 };
 
+// Prompt matmul (the tensor-core path where the device has one) at llama-8B shapes:
+// 4096 -> 14336 (gate/up) always; with `more`, also 14336 -> 4096 (down), 4096 -> 4096
+// (attn q/o) and 4096 -> 1024 (attn k/v).
+void bench_prompt_matmul(const Args& a, petrel::vk::Ops& ops, bool more) {
+  struct Shape { int64_t n_in, n_out; };
+  std::vector<Shape> shapes{{4096, 14336}};
+  if (more) shapes.insert(shapes.end(), {{14336, 4096}, {4096, 4096}, {4096, 1024}});
+  std::vector<Type> types{Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+  if (more) types.insert(types.end(), {Type::kQ5_K, Type::kQ4_0, Type::kF16});
+  const int n_tok = a.pp > 0 ? a.pp : 512;
+  for (const Shape& sh : shapes) {
+    std::printf("\nmatmul (prompt, %lld x %lld x %d tokens):\n", (long long)sh.n_in,
+                (long long)sh.n_out, n_tok);
+    for (Type t : types) {
+      const double s = petrel::vk::time_matmul(ops, t, sh.n_in, sh.n_out, n_tok, a.reps, 1);
+      std::printf("%-6s %8.1f us %8.1f TFLOP/s\n", petrel::kernels::type_traits(t)->name, s * 1e6,
+                  2.0 * double(sh.n_in) * double(sh.n_out) * n_tok / s * 1e-12);
+    }
+  }
+}
+
 void bench_kernels(const Args& a) {
   petrel::vk::Ops ops(a.device);
   std::printf("device: %s\n", ops.ctx().name.c_str());
@@ -122,14 +149,14 @@ void bench_kernels(const Args& a) {
     }
   }
   {
-    // the int8-activation matvec (mul_mvq), for comparison with the default path above
+    // the f32-activation matvec (mul_mv), for comparison with the default path above
     petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
-    tu.use_mvq = true;
+    tu.use_mvq = false;
     petrel::vk::Ops o2(a.device, &tu);
     for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
       const double s = petrel::vk::time_matmul(o2, t, 4096, 14336, 1, a.reps);
       const double gbs = double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9;
-      std::printf("%-6s %-14s %10.1f %10.0f %7.0f%%  (mul_mvq, int8 x)\n",
+      std::printf("%-6s %-14s %10.1f %10.0f %7.0f%%  (mul_mv, f32 x)\n",
                   petrel::kernels::type_traits(t)->name, "4096x14336", s * 1e6, gbs,
                   100.0 * gbs / (bw * 1e-9));
     }
@@ -138,13 +165,12 @@ void bench_kernels(const Args& a) {
     std::printf("\nmul_mvq tuning sweep (4096 x 14336 | 14336 x 4096, GB/s): wg/rows\n");
     for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
       std::printf("%-6s", petrel::kernels::type_traits(t)->name);
-      for (uint32_t wg : {64u, 128u, 256u})
-        for (uint32_t rows : {2u, 4u, 8u, 16u, 32u}) {
+      for (uint32_t wg : {32u, 64u, 128u, 256u})
+        for (uint32_t rows : {1u, 2u, 4u, 8u}) {
           petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
           tu.use_mvq = true;
-          tu.mvq_wg = wg;
-          tu.mvq_rows = rows;
-          tu.mvq_rows_q6_k = rows;
+          tu.mvq_wg = tu.mvq_wg_q6_k = tu.mvq_wg_q8_0 = wg;
+          tu.mvq_rows = tu.mvq_rows_q6_k = tu.mvq_rows_q8_0 = rows;
           petrel::vk::Ops o2(a.device, &tu);
           const double s = petrel::vk::time_matmul(o2, t, 4096, 14336, 1, a.reps);
           const double s2 = petrel::vk::time_matmul(o2, t, 14336, 4096, 1, a.reps);
@@ -169,7 +195,7 @@ void bench_kernels(const Args& a) {
     auto* kc = m.device_buffer(4096ull * 1024 * 2, "kc");
     auto* vc = m.device_buffer(4096ull * 1024 * 2, "vc");
     auto* inv = ops.upload_f32(ones.data(), 64, "inv");
-    auto* part = m.device_buffer(32ull * 16 * 130 * 4, "part");
+    auto* part = m.device_buffer(32ull * 32 * 130 * 4, "part");
     auto* params = m.host_buffer(16, false, "params");
     const int n = 64;
     auto us = [&](const char* what, const std::function<void(VkCommandBuffer, int)>& f) {
@@ -185,22 +211,38 @@ void bench_kernels(const Args& a) {
     us("rope_store 32+8 heads", [&](VkCommandBuffer cb, int) {
       ops.rope_store(cb, *q, *k, *v, *kc, *vc, *params, *inv, {32, 8, 128, 128, 0, 4096, 1024}, 1);
     });
-    for (uint32_t pos : {63u, 127u, 511u, 2047u})
-      for (uint32_t split : {1u, 2u, 4u, 8u, 16u}) {
+    for (auto [pos, split] : {std::pair<uint32_t, uint32_t>{127, 1}, {127, 4}, {2047, 16}}) {
+      static_cast<uint32_t*>(params->mapped)[0] = pos;
+      char name[64];
+      std::snprintf(name, sizeof name, "attention n_kv=%u split=%u", pos + 1, split);
+      us(name, [&](VkCommandBuffer cb, int) {
+        ops.attention(cb, *q, *kc, *vc, *y, *part, *params, {32, 8, 128, split, 0.088f}, 1);
+      });
+    }
+    auto* counters = m.device_buffer(32 * 4, "counters");
+    ops.ctx().run_now([&](VkCommandBuffer cb) {
+      ops.ctx().fn.vkCmdFillBuffer(cb, counters->handle, 0, VK_WHOLE_SIZE, 0);
+    });
+    const petrel::vk::Q8Act xq = ops.alloc_q8(14336, "x int8");
+    for (uint32_t pos : {0u, 128u, 2047u})
+      for (uint32_t split : {1u, 4u, 8u, 32u}) {
         static_cast<uint32_t*>(params->mapped)[0] = pos;
         char name[64];
-        std::snprintf(name, sizeof name, "attention n_kv=%u split=%u", pos + 1, split);
+        std::snprintf(name, sizeof name, "attn_fused n_kv=%u split=%u", pos + 1, split);
         us(name, [&](VkCommandBuffer cb, int) {
-          ops.attention(cb, *q, *kc, *vc, *y, *part, *params, {32, 8, 128, split, 0.088f}, 1);
+          ops.attention_fused(cb, {q, k, v, kc, vc, xq.buf, part, counters, params, inv},
+                              {32, 8, 128, 128, 0, split, 1, xq.ds_off(), 0.088f}, 1);
         });
       }
+    us("quantize_q8 4096 + rms_norm", [&](VkCommandBuffer cb, int) {
+      ops.quantize_q8(cb, *x, 0, 4096, 4096, 1, xq, w, 1e-5f);
+    });
+    auto* g = ops.upload_f32(ones.data(), 14336, "g");
+    us("quantize_q8 14336", [&](VkCommandBuffer cb, int) {
+      ops.quantize_q8(cb, *g, 0, 14336, 14336, 1, xq, nullptr, 0.f);
+    });
   }
-  std::printf("\nmatmul (prompt, 4096 x 14336 x 512 tokens):\n");
-  for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
-    const double s = petrel::vk::time_matmul(ops, t, 4096, 14336, 512, a.reps, 1);
-    std::printf("%-6s %8.1f us %8.1f TFLOP/s\n", petrel::kernels::type_traits(t)->name, s * 1e6,
-                2.0 * 4096 * 14336 * 512 / s * 1e-12);
-  }
+  bench_prompt_matmul(a, ops, false);
 }
 
 void bench_model(const Args& a, const std::string& kind) {
@@ -233,6 +275,51 @@ void bench_model(const Args& a, const std::string& kind) {
   std::fflush(stdout);
 }
 
+// Prints stage times (Backend::stage_times of the last forward) summed per pipeline
+// combination, largest first.
+void print_profile(const std::string& what, const std::vector<std::pair<std::string, double>>& st) {
+  std::map<std::string, std::pair<double, int>> sum;
+  double total = 0;
+  for (const auto& [label, s] : st) {
+    sum[label].first += s;
+    sum[label].second += 1;
+    total += s;
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [label, v] : sum) rows.emplace_back(v.first, label);
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("\n%s: %.1f us in %zu stages\n", what.c_str(), total * 1e6, st.size());
+  for (const auto& [s, label] : rows)
+    std::printf("  %8.1f us %5.1f%%  x%-3d %s\n", s * 1e6, 100.0 * s / total, sum[label].second,
+                label.c_str());
+  std::fflush(stdout);
+}
+
+// GPU time of every stage of one decode step at position a.tg and of an a.pp-token prompt
+// (timestamps after each barrier, Tuning::profile).
+void profile_model(const Args& a, const std::string& kind) {
+  RandomModel m(kind, a.layers);
+  petrel::vk::Tuning tu;
+  {
+    petrel::vk::Ops probe(a.device);
+    tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
+  }
+  tu.profile = true;
+  if (a.mvq) tu.use_mvq = true;
+  auto be = petrel::vk::Backend::create(m.w, a.device, a.tg + a.pp + 8, std::max(1, a.pp), &tu);
+  std::vector<float> logits(32000);
+  for (int i = 0; i <= a.tg; ++i) {
+    const int32_t tok = int32_t((i * 7919) % 32000);
+    be->forward(&tok, 1, i, logits.data(), false);
+  }
+  print_profile("decode profile " + kind + " at position " + std::to_string(a.tg), be->stage_times());
+  if (a.pp <= 0) return;
+  std::vector<int32_t> toks(size_t(a.pp));
+  for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % 32000);
+  for (int r = 0; r < 2; ++r) be->forward(toks.data(), a.pp, 0, logits.data(), false);
+  print_profile("prompt profile " + kind + ", " + std::to_string(a.pp) + " tokens", be->stage_times());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,21 +341,32 @@ int main(int argc, char** argv) {
     else if (s == "--no-model") a.model = false;
     else if (s == "--no-sweep") a.sweep = false;
     else if (s == "--no-kernels") a.kernels = false;
+    else if (s == "--mm-only") a.mm_only = true;
+    else if (s == "--profile") a.profile = true;
+    else if (s == "--mvq") a.mvq = true;
     else if (s == "--types") {
       a.types.clear();
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]]\n");
       return 2;
     }
   }
   try {
+    if (a.mm_only) {
+      petrel::vk::Ops ops(a.device);
+      std::printf("device: %s\n", ops.ctx().name.c_str());
+      bench_prompt_matmul(a, ops, true);
+      return 0;
+    }
     if (a.kernels) bench_kernels(a);
     if (a.model) {
       std::printf("\nmodel (llama-8B shape, %d layers, vocab 32000, random weights):\n", a.layers);
       for (const auto& k : a.types) bench_model(a, k);
     }
+    if (a.profile)
+      for (const auto& k : a.types) profile_model(a, k);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_vulkan: %s\n", e.what());
     return 1;

@@ -12,9 +12,11 @@ endif()
 set(PETREL_WEIGHT_TYPES F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K)
 set(PETREL_SHADER_VARIANTS
   "rms_norm|rms_norm.comp|"
+  "quantize_q8|quantize_q8.comp|"
   "rope_store|rope_store.comp|"
   "attn|attn.comp|"
   "attn_combine|attn_combine.comp|"
+  "attn_fused|attn_fused.comp|"
   "silu_mul|silu_mul.comp|"
   "add|add.comp|"
   "softmax|softmax.comp|"
@@ -28,6 +30,7 @@ foreach(t ${PETREL_WEIGHT_TYPES})
     "mul_mv_glu_${tl}|mul_mv.comp|TYPE_${t},GLU"
     "mul_mm_${tl}|mul_mm.comp|TYPE_${t}"
     "mul_mm_cm_${tl}|mul_mm_cm.comp|TYPE_${t}"
+    "mul_mm_cm_n64_${tl}|mul_mm_cm.comp|TYPE_${t},BN_64"
     "get_rows_${tl}|get_rows.comp|TYPE_${t}")
 endforeach()
 

@@ -225,10 +225,12 @@ class CpuReference {
   std::vector<std::vector<float>> kc_, vc_;
 };
 
-// Whether device 0 runs mul_mvq (int8 activations); false without a device.
-bool device_has_mvq() {
+// Whether device 0 runs mul_mvq (int8 activations) for decode batches when asked (`mvq`)
+// or by default; false without a device.
+bool device_uses_mvq(bool mvq) {
   try {
-    return Ops(0).ctx().caps.integer_dot;
+    Ops o(0);
+    return o.ctx().caps.integer_dot && (mvq || o.pipes().tuning().use_mvq);
   } catch (const Error&) {
     return false;
   }
@@ -256,7 +258,7 @@ void run_and_compare(const Config& c, int n_prompt, int n_decode, int max_batch,
                      bool mvq = false) {
   TinyModel m(c, 77);
   auto be = make_backend(m.w, 64, max_batch, mvq);
-  const double tol = mvq && device_has_mvq() ? kLogitsTolQ8 : kLogitsTol;
+  const double tol = device_uses_mvq(mvq) ? kLogitsTolQ8 : kLogitsTol;
   if (!be) GTEST_SKIP() << "no Vulkan device available; skipping";
   CpuReference ref(m);
   std::mt19937 rng(3);

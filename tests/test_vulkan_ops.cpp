@@ -225,7 +225,7 @@ TEST(VulkanOps, MulMmCoopmatEveryType) {
                  Error);
     GTEST_SKIP() << "device lacks VK_NV_cooperative_matrix (f16 16x16x16); mul_mm_cm not run";
   }
-  const int n_tokens = 150, n_out = 200;  // tails in both 128-wide tile dimensions
+  const int n_tokens = 150, n_out = 200;  // tails in both tile dimensions (128 x 64 tiles)
   for (Type t : kAllTypes) {
     SCOPED_TRACE(kernels::type_traits(t)->name);
     const int64_t n_in = row_len(t, 1);
@@ -258,6 +258,68 @@ TEST(VulkanOps, MulMmCoopmatEveryType) {
     for (int r = 0; r < n_out2; ++r)
       expect[size_t((t + 1) * n_out2 + r)] += want[size_t(t * n_out2 + r)] + bias[size_t(r)];
   EXPECT_LT(nmse(fetch(*yb, y0.size()), expect), kCoopmatTol);
+}
+
+// mul_mm_cm at ragged shapes (partial tiles in rows and tokens, one token tile barely
+// started) and longer rows (many pipelined k steps), for the types with their own
+// dequantization path and one generic type; x starts at an offset that is not a multiple
+// of 4 in one case (the scalar x path).
+TEST(VulkanOps, MulMmCoopmatRaggedShapes) {
+  REQUIRE_VULKAN();
+  if (!ops()->coopmat_supported()) GTEST_SKIP() << "device lacks VK_NV_cooperative_matrix";
+  std::mt19937 rng(2024);
+  struct Case { int n_tokens, n_out; uint32_t x_off; };
+  for (Type t : {Type::kQ4_K, Type::kQ5_K, Type::kQ6_K, Type::kQ8_0, Type::kQ4_0, Type::kF16}) {
+    for (Case c : {Case{33, 129, 0}, Case{300, 333, 0}, Case{129, 70, 3}}) {
+      SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " tokens " +
+                   std::to_string(c.n_tokens) + " rows " + std::to_string(c.n_out) + " x_off " +
+                   std::to_string(c.x_off));
+      const int64_t n_in = row_len(t, 5);
+      HostWeight w = random_weight(t, n_in, c.n_out, rng);
+      auto x = random_vec(size_t(n_in * c.n_tokens + c.x_off), rng);
+      GpuWeight g = ops()->upload_weight(w.view, "w");
+      Buffer* xb = dev(x, "x");
+      Buffer* yb = ops()->mem().device_buffer(size_t(c.n_out * c.n_tokens) * 4, "y");
+      MatArgs a{xb, c.x_off, uint32_t(n_in), yb, 0, uint32_t(c.n_out)};
+      ops()->ctx().run_now(
+          [&](VkCommandBuffer cb) { ops()->mul_mm_cm(cb, g, a, uint32_t(c.n_tokens)); });
+      std::vector<float> xs(x.begin() + c.x_off, x.end());
+      const double e =
+          nmse(fetch(*yb, size_t(c.n_out * c.n_tokens)), ref_matmul(w, xs, c.n_tokens));
+      EXPECT_LT(e, kCoopmatTol);
+      EXPECT_GT(e, 0.0);
+    }
+  }
+}
+
+// mul_mm_cm picks its tile (rows x tokens) from the grid size: 128 x 128 from 100 such
+// tiles, 128 x 64 below (the small shapes of the tests above). Grids on either side of
+// the threshold, with tails in rows and tokens, so both variants run on a ragged edge for
+// every type with its own dequantization path and one generic type.
+TEST(VulkanOps, MulMmCoopmatTileVariants) {
+  REQUIRE_VULKAN();
+  if (!ops()->coopmat_supported()) GTEST_SKIP() << "device lacks VK_NV_cooperative_matrix";
+  std::mt19937 rng(77);
+  struct Case { int n_tokens, n_out; const char* tile; };
+  // 20 x 5 = 100 tiles of 128 x 128; 10 x 9 = 90 (so 10 x 18 of 128 x 64)
+  for (Case c : {Case{600, 2500, "128x128"}, Case{1100, 1200, "128x64"}}) {
+    for (Type t : {Type::kQ4_K, Type::kQ5_K, Type::kQ6_K, Type::kQ8_0, Type::kQ4_0, Type::kF16}) {
+      SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " tile " + c.tile);
+      const int64_t n_in = 512;  // 16 k steps; the reference costs ~0.7G multiply-adds
+      HostWeight w = random_weight(t, n_in, c.n_out, rng);
+      auto x = random_vec(size_t(n_in * c.n_tokens), rng);
+      GpuWeight g = ops()->upload_weight(w.view, "w");
+      Buffer* xb = dev(x, "x");
+      Buffer* yb = ops()->mem().device_buffer(size_t(c.n_out) * size_t(c.n_tokens) * 4, "y");
+      MatArgs a{xb, 0, uint32_t(n_in), yb, 0, uint32_t(c.n_out)};
+      ops()->ctx().run_now(
+          [&](VkCommandBuffer cb) { ops()->mul_mm_cm(cb, g, a, uint32_t(c.n_tokens)); });
+      const double e = nmse(fetch(*yb, size_t(c.n_out) * size_t(c.n_tokens)),
+                            ref_matmul(w, x, c.n_tokens));
+      EXPECT_LT(e, kCoopmatTol);
+      EXPECT_GT(e, 0.0);
+    }
+  }
 }
 
 TEST(VulkanOps, MulMvGluFused) {
@@ -354,9 +416,10 @@ TEST(VulkanOps, MulMvqInt8Activations) {
   // the device's default tuning and the shader defaults (more threads than chunks in a
   // row, few rows per workgroup); odd and even super-block counts per row
   Tuning plain, gpu, cpu;
-  gpu.mvq_rows = gpu.mvq_rows_q6_k = 16;  // the discrete-GPU choice (Ops::default_tuning)
-  cpu.mvq_wg = 64;                        // the CPU-device choice
-  cpu.mvq_rows = cpu.mvq_rows_q6_k = 4;
+  gpu.mvq_wg = gpu.mvq_wg_q6_k = 32;  // one subgroup, one row (Q6_K on the H100)
+  gpu.mvq_rows = gpu.mvq_rows_q6_k = gpu.mvq_rows_q8_0 = 1;
+  cpu.mvq_wg = cpu.mvq_wg_q6_k = cpu.mvq_wg_q8_0 = 64;  // the CPU-device choice
+  cpu.mvq_rows = cpu.mvq_rows_q6_k = cpu.mvq_rows_q8_0 = 4;
   Ops alt(0, &plain), alt_gpu(0, &gpu), alt_cpu(0, &cpu);
   for (Ops* o : {ops(), &alt, &alt_gpu, &alt_cpu})
     for (int64_t n_in : {512, 768, 1024, 1280})

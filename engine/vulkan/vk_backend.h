@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/model_weights.h"
@@ -52,6 +53,9 @@ class Backend {
   virtual int n_layers() const = 0;
   virtual std::string device_name() const = 0;
   virtual uint64_t device_bytes_used() const = 0;
+  // With Tuning::profile: (pipelines, seconds) of every stage of the last forward, in
+  // order; empty otherwise.
+  virtual std::vector<std::pair<std::string, double>> stage_times() = 0;
 };
 
 }  // namespace petrel::vk

@@ -126,10 +126,19 @@ double time_matmul(Ops& ops, Type type, int64_t n_in, int64_t n_out, int64_t n_t
   Buffer* xb = ops.upload_f32(x.data(), x.size(), "bench x");
   Buffer* yb = ops.mem().device_buffer(size_t(n_out * n_tokens) * 4, "bench y");
   const MatArgs a{xb, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)};
+  // the int8-activation matvec: x quantized once here, only mul_mvq_q8 timed
+  const bool mvq = n_tokens < kMmMinTokens && ops.pipes().tuning().use_mvq && ops.mvq_supported(ws[0]);
+  Q8Act xq;
+  if (mvq) {
+    xq = ops.alloc_q8(uint32_t(n_in * n_tokens), "bench x int8");
+    ops.ctx().run_now([&](VkCommandBuffer cb) {
+      ops.quantize_q8(cb, *xb, 0, uint32_t(n_in), uint32_t(n_in), uint32_t(n_tokens), xq, nullptr, 0.f);
+    });
+  }
   auto body = [&](VkCommandBuffer cb, int i) {
     const GpuWeight& w = ws[size_t(i) % ws.size()];
-    if (n_tokens < kMmMinTokens && ops.pipes().tuning().use_mvq && ops.mvq_supported(w))
-      ops.mul_mvq(cb, w, a, uint32_t(n_tokens));
+    if (mvq)
+      ops.mul_mvq_q8(cb, w, xq, a, uint32_t(n_tokens));
     else
       ops.matmul(cb, w, a, uint32_t(n_tokens));
   };

@@ -14,9 +14,10 @@ namespace petrel::vk {
 // small finite value, so the data is valid and not all zeros.
 void fill_random_blocks(kernels::Type type, void* dst, size_t bytes, uint64_t seed);
 
-// Median seconds of one y = W x over n_tokens tokens (below kMmMinTokens mul_mvq when
-// the tuning enables it and the weight allows it, else mul_mv; mul_mm from there) for a random n_out x n_in weight of `type`; `copies` weights are rotated so
-// a weight smaller than the cache is not read from it.
+// Median seconds of one y = W x over n_tokens tokens (below kMmMinTokens mul_mvq_q8 on x
+// quantized beforehand when the tuning enables it and the weight allows it, else mul_mv;
+// mul_mm from there) for a random n_out x n_in weight of `type`; `copies` weights are
+// rotated so a weight smaller than the cache is not read from it.
 double time_matmul(Ops& ops, kernels::Type type, int64_t n_in, int64_t n_out, int64_t n_tokens,
                    int reps, int copies = 4);
 

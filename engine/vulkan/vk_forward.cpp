@@ -25,11 +25,14 @@ struct LayerGpu {
   Buffer *kcache = nullptr, *vcache = nullptr;
 };
 
-// Split-K factor of decode attention over n_kv cached positions: about 64 keys per split
-// (one tile of attn.comp), at most 16; powers of two, so few command buffers get recorded.
+// Split-K factor of decode attention over n_kv cached positions: at least 256 keys per
+// split, at most 8 splits; powers of two, so few command buffers get recorded. (H100,
+// attn_fused with 32 heads of 128: n_kv 129 takes 12.2 us unsplit and 12.4 in 8 splits,
+// n_kv 2048 87 us unsplit, 22.4 in 8 splits and 36 in 32: each split costs a merge.)
+constexpr uint32_t kMaxSplits = 8;
 uint32_t decode_splits(uint32_t n_kv) {
   uint32_t s = 1;
-  while (s < 16 && n_kv > 64u * s) s *= 2;
+  while (s < kMaxSplits && n_kv > 256u * s) s *= 2;
   return s;
 }
 
@@ -47,6 +50,11 @@ class BackendImpl final : public Backend {
   int n_layers() const override { return int(layers_.size()); }
   std::string device_name() const override { return ops_->ctx().name; }
   uint64_t device_bytes_used() const override { return ops_->mem().device_bytes(); }
+  std::vector<std::pair<std::string, double>> stage_times() override {
+    auto it = profiles_.find(last_key_);
+    return it == profiles_.end() ? std::vector<std::pair<std::string, double>>{}
+                                 : ops_->profile_read(it->second);
+  }
 
  private:
   VkCommandBuffer record(uint32_t n, Out out, uint32_t n_split);
@@ -65,8 +73,13 @@ class BackendImpl final : public Backend {
   std::vector<LayerGpu> layers_;
   Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
   Buffer *params_, *tokens_, *readback_;
+  Q8Act xq_;  // int8 activations for mul_mvq_q8 (decode-sized batches, Tuning::use_mvq)
+  Buffer* counters_ = nullptr;  // attn_fused's split counters (zeroed once)
   bool owns_output_ = true;  // every layer here: output norm and matrix too
-  std::map<std::tuple<uint32_t, Out, uint32_t>, VkCommandBuffer> cmds_;
+  using Key = std::tuple<uint32_t, Out, uint32_t>;
+  std::map<Key, VkCommandBuffer> cmds_;
+  std::map<Key, StageProfile> profiles_;  // with Tuning::profile, per command buffer
+  Key last_key_{};
 };
 
 BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
@@ -134,7 +147,17 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   u_ = m.device_buffer(mb * size_t(hp_.n_ff) * 4, "activations up");
   const size_t out_row = owns_output_ ? size_t(hp_.n_vocab) : size_t(n_embd);
   if (owns_output_) logits_ = m.device_buffer(mb * out_row * 4, "logits");
-  part_ = m.device_buffer(size_t(hp_.n_head) * 16 * size_t(hd + 2) * 4, "attention partials");
+  part_ = m.device_buffer(size_t(hp_.n_head) * kMaxSplits * size_t(hd + 2) * 4, "attention partials");
+  if (ops_->pipes().tuning().use_mvq && ops_->ctx().caps.integer_dot) {
+    const uint32_t widest = uint32_t(std::max({n_embd, q_dim, hp_.n_ff}));
+    const uint32_t rows = uint32_t(std::min<size_t>(mb, kMmMinTokens - 1));
+    xq_ = ops_->alloc_q8((widest + 31) / 32 * 32 * rows, "activations int8");
+  }
+  counters_ = m.device_buffer(size_t(Ops::kAttnFusedMaxTokens) * size_t(hp_.n_head) * 4,
+                             "attention split counters");
+  ops_->ctx().run_now([&](VkCommandBuffer cb) {
+    ops_->ctx().fn.vkCmdFillBuffer(cb, counters_->handle, 0, VK_WHOLE_SIZE, 0);
+  });
   params_ = m.host_buffer(256, false, "params");
   tokens_ = m.host_buffer(mb * 4, false, "token ids");
   readback_ = m.host_buffer(mb * out_row * 4, true, owns_output_ ? "logits readback" : "hidden readback");
@@ -142,10 +165,12 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
 
 BackendImpl::~BackendImpl() {
   for (auto& [key, cb] : cmds_) ops_->ctx().free_command_buffer(cb);
+  for (auto& [key, prof] : profiles_) ops_->profile_destroy(prof);
 }
 
 VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   auto key = std::make_tuple(n, out, n_split);
+  last_key_ = key;
   auto it = cmds_.find(key);
   if (it != cmds_.end()) return it->second;
   if (cmds_.size() >= 16) {
@@ -162,6 +187,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   VkCommandBufferBeginInfo bi{};
   bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   PETREL_VK_CHECK(c.fn.vkBeginCommandBuffer(cb, &bi));
+  if (o.pipes().tuning().profile) o.profile_begin(cb, profiles_[key], 64 + 16 * uint32_t(layers_.size()));
   o.transfer_barrier(cb);
   o.get_rows(cb, tok_embd_, *tokens_, 0, *x_, n);  // x = tok_embd[tokens]   [n, n_embd]
   o.barrier(cb);
@@ -170,17 +196,24 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   const AttnPush ap{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, n_split,
                     1.0f / std::sqrt(float(hd))};
   // with Tuning::use_mvq, decode-sized batches take the int8-activation matvec where every
-  // weight of a step allows it; it applies rms_norm to its input itself (no norm dispatch)
+  // weight of a step allows it: quantize_q8 (with the rms_norm where one precedes) replaces
+  // the norm dispatch, its int8 rows feed mul_mvq_q8
   const bool small = n < kMmMinTokens;
-  const bool mvq = small && o.pipes().tuning().use_mvq;
+  const bool mvq = small && xq_.buf != nullptr;
   auto q8 = [&](const GpuWeight& w) { return mvq && o.mvq_supported(w); };
   const float eps = hp_.norm_eps;
+  // quantize n rows of `width` floats of `src` (at element `off`) into xq_, then a barrier
+  auto quantize = [&](const Buffer& src, uint32_t off, uint32_t width, const Buffer* norm) {
+    o.quantize_q8(cb, src, off, width, width, n, xq_, norm, eps);
+    o.barrier(cb);
+  };
   for (const LayerGpu& L : layers_) {
     // q, k, v = W rms_norm(x) * attn_norm + b      [n, q_dim], [n, kv_dim], [n, kv_dim]
     if (q8(L.wq) && q8(L.wk) && q8(L.wv)) {
-      o.mul_mvq(cb, L.wq, {x_, 0, n_embd, q_, 0, q_dim, L.bq}, n, L.attn_norm, eps);
-      o.mul_mvq(cb, L.wk, {x_, 0, n_embd, k_, 0, kv_dim, L.bk}, n, L.attn_norm, eps);
-      o.mul_mvq(cb, L.wv, {x_, 0, n_embd, v_, 0, kv_dim, L.bv}, n, L.attn_norm, eps);
+      quantize(*x_, 0, n_embd, L.attn_norm);
+      o.mul_mvq_q8(cb, L.wq, xq_, {nullptr, 0, n_embd, q_, 0, q_dim, L.bq}, n);
+      o.mul_mvq_q8(cb, L.wk, xq_, {nullptr, 0, n_embd, k_, 0, kv_dim, L.bk}, n);
+      o.mul_mvq_q8(cb, L.wv, xq_, {nullptr, 0, n_embd, v_, 0, kv_dim, L.bv}, n);
     } else {
       o.rms_norm(cb, *x_, 0, *L.attn_norm, *h_, 0, n, n_embd, eps);  // h [n, n_embd]
       o.barrier(cb);
@@ -189,23 +222,37 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       o.matmul(cb, L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv}, n);
     }
     o.barrier(cb);
-    // RoPE on q and k; k, v -> cache rows pos..pos+n-1 (f16)
-    o.rope_store(cb, *q_, *k_, *v_, *L.kcache, *L.vcache, *params_, *inv_freq_, rp, n);
-    o.barrier(cb);
-    // att = softmax(q K^T / sqrt(hd)) V, causal                       [n, q_dim]
-    o.attention(cb, *q_, *L.kcache, *L.vcache, *att_, *part_, *params_, ap, n);
-    o.barrier(cb);
+    // with attn_fused's int8 output, wo reads it straight from xq_
+    const bool q8_att = small && q8(L.wo) && hd % 32 == 0;
+    if (small) {
+      // RoPE, cache store and attention (att [n, q_dim]) in one dispatch
+      AttnFusedPush fp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
+                       uint32_t(hp_.rope_mode), n_split, q8_att ? 1u : 0u,
+                       q8_att ? xq_.ds_off() : 0u, ap.scale};
+      o.attention_fused(cb, {q_, k_, v_, L.kcache, L.vcache, q8_att ? xq_.buf : att_, part_,
+                             counters_, params_, inv_freq_}, fp, n);
+      o.barrier(cb);
+    } else {
+      // RoPE on q and k; k, v -> cache rows pos..pos+n-1 (f16)
+      o.rope_store(cb, *q_, *k_, *v_, *L.kcache, *L.vcache, *params_, *inv_freq_, rp, n);
+      o.barrier(cb);
+      // att = softmax(q K^T / sqrt(hd)) V, causal                       [n, q_dim]
+      o.attention(cb, *q_, *L.kcache, *L.vcache, *att_, *part_, *params_, ap, n);
+      o.barrier(cb);
+    }
     // x += wo att                                                   [n, n_embd]
     const MatArgs wo_args{att_, 0, q_dim, x_, 0, n_embd, nullptr, true};
-    if (q8(L.wo))
-      o.mul_mvq(cb, L.wo, wo_args, n);
-    else
+    if (q8(L.wo)) {
+      if (!q8_att) quantize(*att_, 0, q_dim, nullptr);
+      o.mul_mvq_q8(cb, L.wo, xq_, wo_args, n);
+    } else
       o.matmul(cb, L.wo, wo_args, n);
     o.barrier(cb);
     // g = silu(w_gate h) * (w_up h), h = rms_norm(x) * ffn_norm      [n, n_ff]
     const bool fuse = small && L.w_gate.type == L.w_up.type;
     if (fuse && q8(L.w_gate)) {
-      o.mul_mvq_glu(cb, L.w_gate, L.w_up, {x_, 0, n_embd, g_, 0, n_ff}, n, L.ffn_norm, eps);
+      quantize(*x_, 0, n_embd, L.ffn_norm);
+      o.mul_mvq_glu_q8(cb, L.w_gate, L.w_up, xq_, {nullptr, 0, n_embd, g_, 0, n_ff}, n);
     } else {
       o.rms_norm(cb, *x_, 0, *L.ffn_norm, *h_, 0, n, n_embd, eps);
       o.barrier(cb);
@@ -221,9 +268,10 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     o.barrier(cb);
     // x += w_down g                                                 [n, n_embd]
     const MatArgs down_args{g_, 0, n_ff, x_, 0, n_embd, nullptr, true};
-    if (q8(L.w_down))
-      o.mul_mvq(cb, L.w_down, down_args, n);
-    else
+    if (q8(L.w_down)) {
+      quantize(*g_, 0, n_ff, nullptr);
+      o.mul_mvq_q8(cb, L.w_down, xq_, down_args, n);
+    } else
       o.matmul(cb, L.w_down, down_args, n);
     o.barrier(cb);
   }
@@ -233,6 +281,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     VkBufferCopy cp{0, 0, VkDeviceSize(n) * n_embd * 4};
     c.fn.vkCmdCopyBuffer(cb, x_->handle, readback_->handle, 1, &cp);
     o.host_barrier(cb);
+    o.profile_end();
     PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
     cmds_.emplace(key, cb);
     return cb;
@@ -241,8 +290,10 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   const bool all_logits = out == Out::kAllLogits;
   const uint32_t rows = all_logits ? n : 1;
   const uint32_t off = all_logits ? 0 : (n - 1) * n_embd;
-  if (rows < kMmMinTokens && o.pipes().tuning().use_mvq && o.mvq_supported(output_)) {
-    o.mul_mvq(cb, output_, {x_, off, n_embd, logits_, 0, n_vocab}, rows, output_norm_, eps);
+  if (rows < kMmMinTokens && xq_.buf && o.mvq_supported(output_)) {
+    o.quantize_q8(cb, *x_, off, n_embd, n_embd, rows, xq_, output_norm_, eps);
+    o.barrier(cb);
+    o.mul_mvq_q8(cb, output_, xq_, {nullptr, 0, n_embd, logits_, 0, n_vocab}, rows);
   } else {
     o.rms_norm(cb, *x_, off, *output_norm_, *h_, off, rows, n_embd, eps);
     o.barrier(cb);
@@ -252,6 +303,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   VkBufferCopy cp{0, 0, VkDeviceSize(rows) * n_vocab * 4};
   c.fn.vkCmdCopyBuffer(cb, logits_->handle, readback_->handle, 1, &cp);
   o.host_barrier(cb);
+  o.profile_end();
   PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
   cmds_.emplace(key, cb);
   return cb;

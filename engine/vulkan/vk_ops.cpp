@@ -36,14 +36,16 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   t.mv_rows = cpu ? 4 : 2;
   t.mv_rows_k = 4;
   t.mv_rows_q6_k = cpu ? 4 : 2;
-  // mul_mvq quantizes x once per workgroup: many rows per workgroup amortize that. On the
-  // H100 its best (128/16: Q4_K 1024 GB/s, Q6_K 1229, Q8_0 1889 at 4096 x 14336) stays
-  // below mul_mv (1366, 1681, 2237): the per-workgroup quantization prologue costs more
-  // than the integer dots save, so the forward pass keeps mul_mv until that is fixed.
-  t.use_mvq = false;
-  t.mvq_wg = cpu ? 64 : 128;
-  t.mvq_rows = cpu ? 4 : 16;
-  t.mvq_rows_q6_k = cpu ? 4 : 16;
+  // decode on a GPU: int8 activations (quantize_q8 + mul_mvq_q8) where the types allow
+  // (H100 sweep, bench_vulkan 4096 x 14336 | 14336 x 4096, GB/s: Q4_K 32/2 2208|2125,
+  // Q6_K 32/1 2284|2269, Q8_0 128/1 2617|2593; 3076 GB/s read bandwidth)
+  t.use_mvq = !cpu;
+  t.mvq_wg = cpu ? 64 : 32;
+  t.mvq_rows = cpu ? 4 : 2;
+  t.mvq_wg_q6_k = cpu ? 64 : 32;
+  t.mvq_rows_q6_k = cpu ? 4 : 1;
+  t.mvq_wg_q8_0 = cpu ? 64 : 128;
+  t.mvq_rows_q8_0 = cpu ? 4 : 1;
   t.wg_small = 64;
   t.wg_large = cpu ? 64 : 256;
   return t;
@@ -140,46 +142,97 @@ void Ops::mul_mv_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight&
 }
 
 bool Ops::mvq_supported(const GpuWeight& w) const {
-  const Tuning& t = pipes_->tuning();
   return ctx_->caps.integer_dot && w.n_in % 32 == 0 &&
-         w.n_in <= int64_t(t.mvq_max_in) &&
          (w.type == Type::kQ8_0 || w.type == Type::kQ4_K || w.type == Type::kQ6_K);
 }
 
-void Ops::mul_mvq(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
-                  const Buffer* norm_w, float eps) {
-  mvq_dispatch(cb, w, nullptr, a, n_tokens, norm_w, eps);
+Q8Act Ops::alloc_q8(uint32_t capacity, const std::string& what) {
+  if (capacity == 0 || capacity % 32 != 0)
+    throw Error("Vulkan: a quantized activation buffer needs a positive multiple of 32 elements (" +
+                what + ": " + std::to_string(capacity) + ")");
+  return {mem_->device_buffer(uint64_t(capacity) / 32 * 40, what), capacity};
 }
 
-void Ops::mul_mvq_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
-                      const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps) {
+void Ops::quantize_q8(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, uint32_t x_stride,
+                      uint32_t n, uint32_t n_tokens, const Q8Act& out, const Buffer* norm_w,
+                      float eps) {
+  if (n % 32 != 0 || (x_off | x_stride) % 4 != 0)
+    throw Error("Vulkan: quantize_q8 needs rows of a multiple of 32 on 16-byte boundaries (n " +
+                std::to_string(n) + ", x_off " + std::to_string(x_off) + ", x_stride " +
+                std::to_string(x_stride) + ")");
+  if (uint64_t(n) * n_tokens > out.capacity)
+    throw Error("Vulkan: quantize_q8 of " + std::to_string(n_tokens) + " rows of " +
+                std::to_string(n) + " exceeds the buffer's " + std::to_string(out.capacity) +
+                " elements");
+  const Pipeline& p = pipes_->get("quantize_q8");
+  QuantizeQ8Push pc{n, x_off, x_stride, out.ds_off(), norm_w ? 1u : 0u, eps};
+  const uint32_t groups = (n / 16 + p.spec[0] - 1) / p.spec[0];
+  pipes_->dispatch(cb, p, {{&x}, {norm_w ? norm_w : dummy_}, {out.buf}}, &pc, groups, n_tokens, 1);
+}
+
+void Ops::mul_mvq_q8(VkCommandBuffer cb, const GpuWeight& w, const Q8Act& x, const MatArgs& a,
+                     uint32_t n_tokens) {
+  mvq_dispatch(cb, w, nullptr, x, a, n_tokens);
+}
+
+void Ops::mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
+                         const Q8Act& x, const MatArgs& a, uint32_t n_tokens) {
   if (gate.type != up.type || gate.n_in != up.n_in || gate.n_out != up.n_out)
     throw Error("Vulkan: fused gate/up needs equal types and shapes");
   MatArgs plain = a;
   plain.bias = nullptr;
   plain.accumulate = false;
-  mvq_dispatch(cb, gate, &up, plain, n_tokens, norm_w, eps);
+  mvq_dispatch(cb, gate, &up, x, plain, n_tokens);
+}
+
+const Q8Act& Ops::quantize_scratch(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a,
+                                   uint32_t n_tokens, const Buffer* norm_w, float eps) {
+  const uint32_t n = uint32_t(w.n_in), need = n * n_tokens;
+  if (scratch_q8_.capacity < need) scratch_q8_ = alloc_q8((need + 31) / 32 * 32, "mul_mvq x");
+  quantize_q8(cb, *a.x, a.x_off, a.x_stride, n, n_tokens, scratch_q8_, norm_w, eps);
+  barrier(cb);
+  return scratch_q8_;
+}
+
+void Ops::mul_mvq(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
+                  const Buffer* norm_w, float eps) {
+  const Q8Act& x = quantize_scratch(cb, w, a, n_tokens, norm_w, eps);
+  MatArgs q = a;
+  q.x_off = 0;
+  q.x_stride = uint32_t(w.n_in);
+  mul_mvq_q8(cb, w, x, q, n_tokens);
+}
+
+void Ops::mul_mvq_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
+                      const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps) {
+  const Q8Act& x = quantize_scratch(cb, gate, a, n_tokens, norm_w, eps);
+  MatArgs q = a;
+  q.x_off = 0;
+  q.x_stride = uint32_t(gate.n_in);
+  mul_mvq_glu_q8(cb, gate, up, x, q, n_tokens);
 }
 
 void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
-                       const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps) {
+                       const Q8Act& x, const MatArgs& a, uint32_t n_tokens) {
   if (!mvq_supported(w))
     throw Error(std::string("Vulkan: mul_mvq does not take a ") + type_suffix(w.type) +
                 " weight of row length " + std::to_string(w.n_in) +
                 (ctx_->caps.integer_dot ? "" : " (device lacks integer dot products)"));
-  if ((a.x_off | a.x_stride) % 4 != 0)
-    throw Error("Vulkan: mul_mvq needs x rows on 16-byte boundaries (x_off " +
-                std::to_string(a.x_off) + ", x_stride " + std::to_string(a.x_stride) + ")");
+  if ((a.x_off | a.x_stride) % 32 != 0 ||
+      uint64_t(a.x_off) + uint64_t(a.x_stride) * (n_tokens - 1) + uint64_t(w.n_in) > x.capacity)
+    throw Error("Vulkan: mul_mvq x rows (x_off " + std::to_string(a.x_off) + ", x_stride " +
+                std::to_string(a.x_stride) + ") must start on blocks of 32 inside the " +
+                std::to_string(x.capacity) + " quantized elements");
   const Pipeline& p = pipes_->get(std::string(up ? "mul_mvq_glu_" : "mul_mvq_") + type_suffix(w.type));
   MulMvPush mv;
-  mat_push(w, a, &mv);
+  MatArgs qa = a;
+  qa.x = x.buf;
+  mat_push(w, qa, &mv);
   MulMvqPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride,
-                mv.y_off, mv.y_stride, mv.flags | (norm_w ? 4u : 0u), eps};
-  std::vector<BufRef> bufs = mat_bufs(w, up, a);
-  bufs.push_back({norm_w ? norm_w : dummy_});
+                mv.y_off, mv.y_stride, mv.flags, x.ds_off()};
   uint32_t gx, gz;
   grid_rows(uint32_t((w.n_out + p.spec[1] - 1) / p.spec[1]), &gx, &gz);
-  pipes_->dispatch(cb, p, bufs, &pc, gx, n_tokens, gz);
+  pipes_->dispatch(cb, p, mat_bufs(w, up, qa), &pc, gx, n_tokens, gz);
 }
 
 void Ops::mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
@@ -198,13 +251,23 @@ void Ops::mul_mm_cm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, ui
   if (!coopmat_supported())
     throw Error("Vulkan: mul_mm_cm needs VK_NV_cooperative_matrix (16x16x16 f16 -> f32) on '" +
                 ctx_->name + "'");
-  const Pipeline& p = pipes_->get(std::string("mul_mm_cm_") + type_suffix(w.type));
+  // Tile (rows x tokens): 128 x 128, or 128 x 64 (mul_mm_cm_n64, twice the workgroups)
+  // where 128 x 128 tiles would leave over a quarter of a 132-SM H100 idle. Measured there
+  // at 512 tokens (TFLOP/s, Q4_K, 128 x 128 | 128 x 64): 4096 -> 1024 (32 tiles) 11.7 | 25.1;
+  // 4096 -> 4096 (128 tiles) 53.8 | 58.2; 14336 -> 4096 (128 tiles) 46.3 | 40.8;
+  // 4096 -> 14336 (448 tiles) 43.0 | 40.5. Tiles of 64 rows were slower at every shape.
+  constexpr uint32_t kCmSmallGrid = 100;
+  const uint32_t n_out = uint32_t(w.n_out);
+  const bool narrow = ((n_out + 127) / 128) * ((n_tokens + 127) / 128) < kCmSmallGrid;
+  const uint32_t bn = narrow ? 64 : 128;
+  const Pipeline& p =
+      pipes_->get(std::string(narrow ? "mul_mm_cm_n64_" : "mul_mm_cm_") + type_suffix(w.type));
   MulMvPush mv;
   mat_push(w, a, &mv);
   MulMmPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, n_tokens,
                mv.x_off, mv.x_stride, mv.y_off, mv.y_stride, mv.flags};
-  pipes_->dispatch(cb, p, mat_bufs(w, nullptr, a), &pc, uint32_t((w.n_out + 127) / 128),
-                   (n_tokens + 127) / 128, 1);
+  pipes_->dispatch(cb, p, mat_bufs(w, nullptr, a), &pc, (n_out + 127) / 128,
+                   (n_tokens + bn - 1) / bn, 1);
 }
 
 void Ops::matmul(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
@@ -262,6 +325,31 @@ void Ops::attention(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache,
   }
 }
 
+void Ops::attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const AttnFusedPush& pc,
+                          uint32_t n_tokens) {
+  const bool q8 = (pc.flags & 1u) != 0;
+  if (pc.head_dim % 2 != 0 || pc.head_dim == 0 || pc.head_dim > 256 || pc.n_head_kv == 0 ||
+      pc.n_head % pc.n_head_kv != 0 || pc.n_rot > pc.head_dim || pc.n_rot % 2 != 0 ||
+      (q8 && pc.head_dim % 32 != 0) || n_tokens == 0 || n_tokens > kAttnFusedMaxTokens ||
+      pc.n_split == 0)
+    throw Error("Vulkan: attn_fused needs an even head_dim <= 256 (a multiple of 32 for int8 "
+                "output), n_head a multiple of n_head_kv, an even n_rot <= head_dim and 1.." +
+                std::to_string(kAttnFusedMaxTokens) + " tokens (head_dim " +
+                std::to_string(pc.head_dim) + ", n_head " + std::to_string(pc.n_head) +
+                ", n_head_kv " + std::to_string(pc.n_head_kv) + ", n_rot " +
+                std::to_string(pc.n_rot) + ", tokens " + std::to_string(n_tokens) + ")");
+  const Pipeline& p = pipes_->get("attn_fused");
+  if (pc.n_split > 32 || p.spec[0] < 32 || (pc.head_dim % 8 != 0 && pc.head_dim / 2 > p.spec[0]))
+    throw Error("Vulkan: attn_fused takes at most 32 splits (got " + std::to_string(pc.n_split) +
+                "), workgroups of 32+ threads (" + std::to_string(p.spec[0]) +
+                ") and head_dim <= 2 * threads unless a multiple of 8 (" +
+                std::to_string(pc.head_dim) + ")");
+  pipes_->dispatch(cb, p,
+                   {{b.q}, {b.k}, {b.v}, {b.kcache}, {b.vcache}, {b.out}, {b.part}, {b.counters},
+                    {b.params}, {b.inv_freq}},
+                   &pc, pc.n_head, n_tokens, pc.n_split);
+}
+
 void Ops::silu_mul(VkCommandBuffer cb, const Buffer& g, const Buffer& u, const Buffer& out,
                    uint32_t n) {
   const Pipeline& p = pipes_->get("silu_mul");
@@ -302,6 +390,50 @@ void Ops::barrier(VkCommandBuffer cb) {
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
   const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
   ctx_->fn.vkCmdPipelineBarrier(cb, st, st, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  if (profiling_ && profiling_->labels.size() + 1 < profiling_->capacity) {
+    std::string label;
+    for (const std::string& n : pipes_->take_dispatched()) label += (label.empty() ? "" : "+") + n;
+    profiling_->labels.push_back(label);
+    ctx_->fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, profiling_->pool,
+                                 uint32_t(profiling_->labels.size()));
+  }
+}
+
+void Ops::profile_begin(VkCommandBuffer cb, StageProfile& prof, uint32_t capacity) {
+  if (ctx_->caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
+  profile_destroy(prof);
+  VkQueryPoolCreateInfo qi{};
+  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  qi.queryCount = capacity + 1;
+  PETREL_VK_CHECK(ctx_->fn.vkCreateQueryPool(ctx_->device, &qi, nullptr, &prof.pool));
+  prof.capacity = capacity + 1;
+  ctx_->fn.vkCmdResetQueryPool(cb, prof.pool, 0, prof.capacity);
+  ctx_->fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, prof.pool, 0);
+  pipes_->take_dispatched();
+  profiling_ = &prof;
+}
+
+void Ops::profile_end() { profiling_ = nullptr; }
+
+std::vector<std::pair<std::string, double>> Ops::profile_read(const StageProfile& prof) {
+  std::vector<std::pair<std::string, double>> out;
+  if (!prof.pool || prof.labels.empty()) return out;
+  std::vector<uint64_t> ts(prof.labels.size() + 1);
+  PETREL_VK_CHECK(ctx_->fn.vkGetQueryPoolResults(ctx_->device, prof.pool, 0, uint32_t(ts.size()),
+                                                 ts.size() * 8, ts.data(), 8,
+                                                 VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+  const uint64_t mask =
+      ctx_->caps.timestamp_bits >= 64 ? ~0ull : ((1ull << ctx_->caps.timestamp_bits) - 1);
+  const double period = double(ctx_->caps.props.limits.timestampPeriod) * 1e-9;
+  for (size_t i = 0; i < prof.labels.size(); ++i)
+    out.emplace_back(prof.labels[i], double((ts[i + 1] - ts[i]) & mask) * period);
+  return out;
+}
+
+void Ops::profile_destroy(StageProfile& prof) {
+  if (prof.pool) ctx_->fn.vkDestroyQueryPool(ctx_->device, prof.pool, nullptr);
+  prof = StageProfile{};
 }
 
 void Ops::transfer_barrier(VkCommandBuffer cb) {

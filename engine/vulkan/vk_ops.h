@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/vulkan/vk_pipelines.h"
 #include "engine/vulkan/vk_repack.h"
@@ -28,6 +30,24 @@ struct MatArgs {
   uint32_t y_off = 0, y_stride = 0;
   const Buffer* bias = nullptr;
   bool accumulate = false;
+};
+
+// Activations quantized to 8 bits per block of 32 (quantize_q8 -> mul_mvq_q8): the int8
+// values of `capacity` elements, row t of a quantize_q8 call at element t * n, then
+// (d, d * sum q) per block as two f32 (shaders/quantize_q8.comp).
+struct Q8Act {
+  Buffer* buf = nullptr;
+  uint32_t capacity = 0;  // elements, a multiple of 32
+  // vec2 index of the first block's (d, s) (the push constant ds_off)
+  uint32_t ds_off() const { return capacity / 8; }
+};
+
+// Timestamps of one recorded command buffer: stamp 0 at the start, stamp i + 1 after the
+// barrier that ends stage i (labels[i]: the pipelines dispatched in it, '+'-joined).
+struct StageProfile {
+  VkQueryPool pool = VK_NULL_HANDLE;
+  uint32_t capacity = 0;
+  std::vector<std::string> labels;
 };
 
 // Token counts at and above this take the tiled matrix-matrix shader.
@@ -55,14 +75,28 @@ class Ops {
   // y[t] = silu(Wg x[t]) * (Wu x[t]) in one pass (gate and up of the same type and shape).
   void mul_mv_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
                   const MatArgs& a, uint32_t n_tokens);
-  // Whether mul_mvq takes w: Q8_0/Q4_K/Q6_K, n_in <= Tuning::mvq_max_in, device OpSDot
+  // Whether mul_mvq takes w: Q8_0/Q4_K/Q6_K, n_in a multiple of 32, device OpSDot
   // (whether the forward pass uses it is Tuning::use_mvq).
   bool mvq_supported(const GpuWeight& w) const;
-  // y[t] = W q8(x'[t]) with int8 activations and integer dots, where x' = x, or
-  // rms_norm(x) * norm_w (eps) when norm_w is set; x rows 16-byte aligned.
+  // A device buffer for `capacity` quantized activation elements.
+  Q8Act alloc_q8(uint32_t capacity, const std::string& what);
+  // out row t = q8(x'[t]) for t < n_tokens, x'[t] = the n floats at x_off + t * x_stride,
+  // or rms_norm of them * norm_w (eps) when norm_w is set; n a multiple of 32, x rows
+  // 16-byte aligned.
+  void quantize_q8(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, uint32_t x_stride,
+                   uint32_t n, uint32_t n_tokens, const Q8Act& out, const Buffer* norm_w,
+                   float eps);
+  // y[t] = W x[t] with int8 activations and integer dots: x rows from quantize_q8 at
+  // element a.x_off + t * a.x_stride of `x` (a.x is ignored; multiples of 32).
+  void mul_mvq_q8(VkCommandBuffer cb, const GpuWeight& w, const Q8Act& x, const MatArgs& a,
+                  uint32_t n_tokens);
+  // y[t] = silu(Wg x[t]) * (Wu x[t]), x as in mul_mvq_q8.
+  void mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
+                      const Q8Act& x, const MatArgs& a, uint32_t n_tokens);
+  // quantize_q8 of the f32 rows of a (into a scratch buffer of this Ops), a barrier, then
+  // mul_mvq_q8 / mul_mvq_glu_q8: for tests and benchmarks.
   void mul_mvq(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
                const Buffer* norm_w = nullptr, float eps = 0.0f);
-  // y[t] = silu(Wg q8(x'[t])) * (Wu q8(x'[t])), x' as in mul_mvq.
   void mul_mvq_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
                    const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w = nullptr,
                    float eps = 0.0f);
@@ -91,6 +125,17 @@ class Ops {
   void attention(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache, const Buffer& vcache,
                  const Buffer& out, const Buffer& part, const Buffer& params, const AttnPush& p,
                  uint32_t n_tokens);
+  // Attention of a small batch in one dispatch (shaders/attn_fused.comp): RoPE on q and k,
+  // k/v stored as f16 at cache rows params[0] + t, causal attention over the cache with
+  // p.n_split key ranges merged in place; out is f32 [t][n_head*hd], or with p.flags & 1
+  // a Q8 activation buffer (p.ds_off its Q8Act::ds_off()). counters: n_tokens * n_head
+  // uints, zero before the first call (the shader leaves them zero); part as attention's.
+  struct AttnFusedBufs {
+    const Buffer *q, *k, *v, *kcache, *vcache, *out, *part, *counters, *params, *inv_freq;
+  };
+  static constexpr uint32_t kAttnFusedMaxTokens = 8;
+  void attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const AttnFusedPush& p,
+                       uint32_t n_tokens);
   // out[i] = silu(g[i]) * u[i], i < n.
   void silu_mul(VkCommandBuffer cb, const Buffer& g, const Buffer& u, const Buffer& out,
                 uint32_t n);
@@ -104,8 +149,16 @@ class Ops {
   void bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,
                  uint32_t groups);
 
-  // Makes earlier shader writes visible to later shaders (compute -> compute).
+  // Makes earlier shader writes visible to later shaders (compute -> compute); while a
+  // profile is being recorded, also ends a stage there.
   void barrier(VkCommandBuffer cb);
+  // Starts recording stage timestamps into `prof` (created here, up to `capacity`
+  // stages); barrier() adds one per stage until profile_end(). Needs timestamps.
+  void profile_begin(VkCommandBuffer cb, StageProfile& prof, uint32_t capacity);
+  void profile_end();
+  // Seconds of each stage of the last execution of the profiled command buffer, in order.
+  std::vector<std::pair<std::string, double>> profile_read(const StageProfile& prof);
+  void profile_destroy(StageProfile& prof);
   // Makes earlier shader and transfer writes visible to later shaders and transfers.
   void transfer_barrier(VkCommandBuffer cb);
   // Makes earlier transfer/shader writes visible to the host (before the fence wait).
@@ -116,12 +169,17 @@ class Ops {
   std::vector<BufRef> mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const;
   void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
   void mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
-                    const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps);
+                    const Q8Act& x, const MatArgs& a, uint32_t n_tokens);
+  // quantize_q8 of a's rows into scratch_q8_ (grown as needed), then a barrier.
+  const Q8Act& quantize_scratch(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a,
+                                uint32_t n_tokens, const Buffer* norm_w, float eps);
 
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Memory> mem_;
   std::unique_ptr<Pipelines> pipes_;
   Buffer* dummy_ = nullptr;  // bound where a binding is unused (no bias)
+  Q8Act scratch_q8_;         // mul_mvq's quantized x (buffers are kept until ~Ops)
+  StageProfile* profiling_ = nullptr;
 };
 
 // Lower-case suffix of a weight type in pipeline names ("q4_k").

@@ -9,7 +9,7 @@
 namespace petrel::vk {
 namespace {
 
-enum class Spec { kMvWg, kMvRows, kMvqWg, kMvqRows, kMvqMaxIn, kWgSmall, kWgLarge };
+enum class Spec { kMvWg, kMvRows, kMvqWg, kMvqRows, kWgSmall, kWgLarge };
 
 struct Row {
   const char* name;
@@ -25,17 +25,18 @@ const char* const kTypeSuffixes[] = {"f32",  "f16",  "bf16", "q4_0", "q4_1", "q5
 const Row kTable[] = {
     {"mul_mv", true, {1, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     {"mul_mv_glu", true, {2, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
-    {"mul_mvq", true, {1, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqMaxIn}},
-    {"mul_mvq_glu", true, {2, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqMaxIn}},
+    {"mul_mvq", true, {1, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
+    {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
+    {"quantize_q8", false, {1, 1, 1}, sizeof(QuantizeQ8Push), {Spec::kWgLarge}},
     {"mul_mm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"mul_mm_cm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
+    {"mul_mm_cm_n64", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"get_rows", true, {1, 1, 1}, sizeof(GetRowsPush), {Spec::kWgSmall}},
     {"rms_norm", false, {1, 1, 1}, sizeof(RmsNormPush), {Spec::kWgLarge}},
     {"rope_store", false, {1, 1, 1, 1, 1, 1, 1}, sizeof(RopeStorePush), {Spec::kWgSmall}},
     {"attn", false, {1, 1, 1, 1, 1, 1}, sizeof(AttnPush), {Spec::kWgSmall}},
     {"attn_combine", false, {1, 1}, sizeof(AttnCombinePush), {Spec::kWgSmall}},
+    {"attn_fused", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kWgSmall}},
     {"silu_mul", false, {1, 1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"add", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"softmax", false, {1}, sizeof(CountPush), {Spec::kWgLarge}},
@@ -58,12 +59,12 @@ const Row* find_row(std::string_view name) {
 uint32_t spec_value(Spec s, const Tuning& t, std::string_view name) {
   const bool k_quant = name.size() > 2 && name.substr(name.size() - 2) == "_k";
   const bool q6_k = name.size() > 4 && name.substr(name.size() - 4) == "q6_k";
+  const bool q8_0 = name.size() > 4 && name.substr(name.size() - 4) == "q8_0";
   switch (s) {
     case Spec::kMvWg: return t.mv_wg;
     case Spec::kMvRows: return q6_k ? t.mv_rows_q6_k : k_quant ? t.mv_rows_k : t.mv_rows;
-    case Spec::kMvqWg: return t.mvq_wg;
-    case Spec::kMvqRows: return q6_k ? t.mvq_rows_q6_k : t.mvq_rows;
-    case Spec::kMvqMaxIn: return t.mvq_max_in;
+    case Spec::kMvqWg: return q6_k ? t.mvq_wg_q6_k : q8_0 ? t.mvq_wg_q8_0 : t.mvq_wg;
+    case Spec::kMvqRows: return q6_k ? t.mvq_rows_q6_k : q8_0 ? t.mvq_rows_q8_0 : t.mvq_rows;
     case Spec::kWgSmall: return t.wg_small;
     case Spec::kWgLarge: return t.wg_large;
   }
@@ -214,6 +215,7 @@ void Pipelines::dispatch(VkCommandBuffer cb, const Pipeline& p, const std::vecto
                                   nullptr);
   ctx_.fn.vkCmdPushConstants(cb, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p.push_bytes, push);
   ctx_.fn.vkCmdDispatch(cb, gx, gy, gz);
+  dispatched_.push_back(p.name);
 }
 
 }  // namespace petrel::vk

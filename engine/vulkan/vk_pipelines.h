@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/vulkan/vk_memory.h"
@@ -20,7 +21,10 @@ struct MulMvPush {
   uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags;
 };
 struct MulMvqPush {
-  uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags;
+  uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags, ds_off;
+};
+struct QuantizeQ8Push {
+  uint32_t n, x_off, x_stride, ds_off, flags;
   float eps;
 };
 struct MulMmPush {
@@ -40,6 +44,10 @@ struct AttnPush {
   uint32_t n_head, n_head_kv, head_dim, n_split;
   float scale;
 };
+struct AttnFusedPush {
+  uint32_t n_head, n_head_kv, head_dim, n_rot, mode, n_split, flags, ds_off;
+  float scale;
+};
 struct AttnCombinePush {
   uint32_t n_head, head_dim, n_split;
 };
@@ -54,10 +62,11 @@ struct Tuning {
   uint32_t mv_rows_k = 4;  // mul_mv rows per workgroup (Q4_K, Q5_K)
   uint32_t mv_rows_q6_k = 2;  // mul_mv rows per workgroup (Q6_K)
   bool use_mvq = false;    // forward decode uses mul_mvq (int8 activations) where it can
-  uint32_t mvq_wg = 128;   // mul_mvq threads per workgroup
-  uint32_t mvq_rows = 2;   // mul_mvq rows per workgroup (Q8_0, Q4_K)
-  uint32_t mvq_rows_q6_k = 2;  // mul_mvq rows per workgroup (Q6_K)
-  uint32_t mvq_max_in = 16384;  // longest input row mul_mvq takes (shared memory: 1.25 B/elem)
+  uint32_t mvq_wg = 128;   // mul_mvq threads per workgroup (Q4_K)
+  uint32_t mvq_rows = 2;   // mul_mvq rows per workgroup (Q4_K)
+  uint32_t mvq_wg_q6_k = 128, mvq_rows_q6_k = 2;  // the same for Q6_K
+  uint32_t mvq_wg_q8_0 = 128, mvq_rows_q8_0 = 2;  // and Q8_0
+  bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
   uint32_t cm_min_tokens = 32;  // ... from this many tokens (below: mul_mm)
   uint32_t wg_small = 64;  // get_rows, rope, attention
@@ -90,6 +99,8 @@ class Pipelines {
   void dispatch(VkCommandBuffer cb, const Pipeline& p, const std::vector<BufRef>& bufs,
                 const void* push, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
   const Tuning& tuning() const { return tuning_; }
+  // Names of the pipelines dispatched since the last call (for stage profiles).
+  std::vector<std::string> take_dispatched() { return std::exchange(dispatched_, {}); }
 
  private:
   Context& ctx_;
@@ -98,6 +109,7 @@ class Pipelines {
   std::map<std::vector<uint64_t>, VkDescriptorSet> sets_;
   std::vector<VkDescriptorPool> pools_;
   uint32_t pool_left_ = 0;
+  std::vector<std::string> dispatched_;
 };
 
 }  // namespace petrel::vk
