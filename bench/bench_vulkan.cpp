@@ -224,8 +224,8 @@ void bench_kernels(const Args& a) {
       ops.ctx().fn.vkCmdFillBuffer(cb, counters->handle, 0, VK_WHOLE_SIZE, 0);
     });
     const petrel::vk::Q8Act xq = ops.alloc_q8(14336, "x int8");
-    for (uint32_t pos : {0u, 128u, 2047u})
-      for (uint32_t split : {1u, 4u, 8u, 32u}) {
+    for (uint32_t pos : {0u, 128u, 511u, 2047u})
+      for (uint32_t split : {1u, 2u, 8u}) {
         static_cast<uint32_t*>(params->mapped)[0] = pos;
         char name[64];
         std::snprintf(name, sizeof name, "attn_fused n_kv=%u split=%u", pos + 1, split);

@@ -63,9 +63,8 @@ std::vector<float> download_q8(Ops& o, const Q8Act& a, uint32_t n_rows, uint32_t
 }
 
 // One case: n_tok tokens at positions pos0.., n_split key ranges; `q8`: int8 output.
-void check(const Shape& s, uint32_t pos0, uint32_t n_tok, uint32_t n_split, bool q8) {
-  Ops& o = *ops();
-  SCOPED_TRACE("hd " + std::to_string(s.hd) + " heads " + std::to_string(s.n_head) + "/" +
+void check(Ops& o, const Shape& s, uint32_t pos0, uint32_t n_tok, uint32_t n_split, bool q8) {
+  SCOPED_TRACE("wg " + std::to_string(o.pipes().tuning().attn_wg) + " hd " + std::to_string(s.hd) + " heads " + std::to_string(s.n_head) + "/" +
                std::to_string(s.n_head_kv) + " n_rot " + std::to_string(s.n_rot) + " mode " +
                std::to_string(s.mode) + " pos0 " + std::to_string(pos0) + " tokens " +
                std::to_string(n_tok) + " splits " + std::to_string(n_split) +
@@ -160,8 +159,17 @@ TEST(VulkanAttnFused, MatchesUnfusedOps) {
         for (uint32_t n_split : {1u, 2u, 16u})
           for (bool q8 : {false, true}) {
             if (q8 && s.hd % 32 != 0) continue;
-            check(s, pos0, n_tok, n_split, q8);
+            check(*ops(), s, pos0, n_tok, n_split, q8);
           }
+  // the smallest and the largest workgroup (tiles of 32 and 256 keys)
+  for (uint32_t wg : {32u, 256u}) {
+    Tuning t = Ops::default_tuning(ops()->ctx().caps);
+    t.attn_wg = wg;
+    Ops o(0, &t);
+    for (const Shape& s : shapes)
+      for (uint32_t pos0 : {5u, 300u})
+        check(o, s, pos0, 3, 4, s.hd % 32 == 0);
+  }
 }
 
 TEST(VulkanAttnFused, RefusesBadShapes) {

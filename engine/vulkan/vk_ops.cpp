@@ -47,6 +47,8 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   t.mvq_wg_q8_0 = cpu ? 64 : 128;
   t.mvq_rows_q8_0 = cpu ? 4 : 1;
   t.wg_small = 64;
+  // decode attention: a tile of 256 keys in one pass (fewer dependent load rounds)
+  t.attn_wg = cpu ? 64 : 256;
   t.wg_large = cpu ? 64 : 256;
   return t;
 }

@@ -9,7 +9,7 @@
 namespace petrel::vk {
 namespace {
 
-enum class Spec { kMvWg, kMvRows, kMvqWg, kMvqRows, kWgSmall, kWgLarge };
+enum class Spec { kMvWg, kMvRows, kMvqWg, kMvqRows, kWgSmall, kWgLarge, kAttnWg };
 
 struct Row {
   const char* name;
@@ -36,7 +36,7 @@ const Row kTable[] = {
     {"rope_store", false, {1, 1, 1, 1, 1, 1, 1}, sizeof(RopeStorePush), {Spec::kWgSmall}},
     {"attn", false, {1, 1, 1, 1, 1, 1}, sizeof(AttnPush), {Spec::kWgSmall}},
     {"attn_combine", false, {1, 1}, sizeof(AttnCombinePush), {Spec::kWgSmall}},
-    {"attn_fused", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kWgSmall}},
+    {"attn_fused", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kAttnWg}},
     {"silu_mul", false, {1, 1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"add", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"softmax", false, {1}, sizeof(CountPush), {Spec::kWgLarge}},
@@ -67,6 +67,7 @@ uint32_t spec_value(Spec s, const Tuning& t, std::string_view name) {
     case Spec::kMvqRows: return q6_k ? t.mvq_rows_q6_k : q8_0 ? t.mvq_rows_q8_0 : t.mvq_rows;
     case Spec::kWgSmall: return t.wg_small;
     case Spec::kWgLarge: return t.wg_large;
+    case Spec::kAttnWg: return t.attn_wg;
   }
   return 0;
 }

@@ -70,6 +70,7 @@ struct Tuning {
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
   uint32_t cm_min_tokens = 32;  // ... from this many tokens (below: mul_mm)
   uint32_t wg_small = 64;  // get_rows, rope, attention
+  uint32_t attn_wg = 64;   // attn_fused (decode attention): keys per tile
   uint32_t wg_large = 256; // norms, element-wise
 };
 
