@@ -2,24 +2,27 @@
 // mul_mm_cm: Y[t][r] = dot(W row r, X[t]) for a batch of tokens on tensor cores
 // (GL_NV_cooperative_matrix, f16 x f16 -> f32, 16 x 16 x 16 fragments, subgroups of 32).
 //
-// A workgroup computes a BM x BN tile of (rows x tokens), BM = 128 and BN = 128 (or 64
-// with BN_64: twice the workgroups, for grids that would not fill the GPU), and walks k in
-// steps of BK = 32 (one sub-block of every block type). Each step, every thread fills 16
-// f16 of the W tile (row tid / 2, elements 16 (tid % 2) ..; two 16-byte stores) and BN / 32
-// x 4 of the X tile (tokens tid / 8 + 32 g, elements 4 (tid % 8) ..: 8 lanes read one
-// token's 128 bytes, so global loads stay coalesced) in shared memory; |x| is clamped to
-// the f16 range. Within each group of 4 consecutive k the tiles hold the elements in the order
-// (0, 2, 1, 3) for both W and X, so the dot products are unchanged: this is the order in
-// which packed f16 pairs come out of the bytes of a quant word.
+// A workgroup of 512 threads (16 subgroups) computes a BM x BN tile of (rows x tokens),
+// BM = 128 and BN = 128 (or 64 with BN_64: twice the workgroups, for grids that would not
+// fill the GPU), and walks k in steps of BK = 64 (two sub-steps of 32, one sub-block of
+// every block type). Each step, every thread fills 16 f16 of the W tile (row tid / 4,
+// sub-step (tid / 2) % 2, elements 16 (tid % 2) ..; two 16-byte stores) and 2 x BN / 64
+// x 4 of the X tile (for each sub-step, tokens tid / 8 + 64 g, elements 4 (tid % 8) ..: 8
+// lanes read one token's 128 bytes, so global loads stay coalesced) in shared memory; |x|
+// is clamped to the f16 range. Within each group of 4 consecutive k the tiles hold the
+// elements in the order (0, 2, 1, 3) for both W and X, so the dot products are unchanged:
+// this is the order in which packed f16 pairs come out of the bytes of a quant word.
 //
-// Pipelining: the tiles are double-buffered in shared memory and the global loads of step
-// s + 1 are issued into registers before the MMAs of step s, then dequantized and stored
-// into the other buffer after them: one barrier per step, memory latency hidden behind
-// the tensor work. Each of the 8 subgroups (4 along rows x 2 along tokens) multiplies a
-// 32 x BN / 2 sub-tile (2 x BN / 32 accumulator fragments in f32). H100, 512 tokens, Q4_K:
-// 43 TFLOP/s at 4096 -> 14336, 46 at 14336 -> 4096 (128 x 128); 58 at 4096 -> 4096 and 25
-// at 4096 -> 1024 (128 x 64, against 54 and 12 with 128 x 128). Tiles of 64 rows (128
-// threads) were slower at every shape.
+// Pipelining: one (W, X) buffer in shared memory (36 KiB; two of BK = 64 would not fit in
+// 48 KiB). The global loads of step s + 1 are issued into registers before the MMAs of
+// step s, then dequantized and stored after them between two barriers. Each of the 16
+// subgroups (4 along rows x 4 along tokens) multiplies a 32 x BN / 4 sub-tile (2 x BN / 64
+// accumulator fragments in f32): fewer registers per thread and twice the warps of the
+// former 256-thread, BK = 32, double-buffered kernel, so global latency is better hidden.
+// H100, 512 tokens, TFLOP/s Q4_K / Q6_K / Q8_0 (former kernel, two runs, in brackets):
+// 4096 -> 14336 64 / 63 / 68 (43 / 42 / 44), 14336 -> 4096 71 / 69 / 76 (25-47 / 35-48 /
+// 34-48), both 128 x 128; 4096 -> 4096 68 / 61 / 64 (43-48 / 35-39 / 36-37) and 4096 ->
+// 1024 34 / 32 / 38 (22-24 / 19-21 / 23-25) with 128 x 64 (the host's choice, vk_ops.cpp).
 //
 // Dequantization: Q4_K, Q5_K, Q6_K, Q8_0 and F16 have fast paths that load one 16-byte
 // chunk of quants per thread, decode the block scale once and build f16 pairs with bit tricks
@@ -35,7 +38,7 @@
 // push:     as mul_mm: n_in, n_out, B, off1, off2, n_tokens, x_off, x_stride, y_off,
 //           y_stride, flags (1: add bias, 2: accumulate into y)
 // defines:  TYPE_*, BN_64 (BN = 64 tokens instead of 128)
-// spec:     none (BM = 128, BK = 32, 256 threads = 8 subgroups of 32)
+// spec:     none (BM = 128, BK = 64, 512 threads = 16 subgroups of 32)
 // grid:     x = ceil(n_out / BM), y = ceil(n_tokens / BN)
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_NV_cooperative_matrix : require
@@ -48,19 +51,25 @@
 
 #define BM 128u
 #if defined(BN_64)
-#define BN 64u
+#define BN_I 64
 #else
-#define BN 128u
+#define BN_I 128
 #endif
-#define BK 32u
-#define NT (2u * BM)               // threads: two per W tile row
-#define SG_M (BM / 32u)            // subgroups along rows (x 2 along tokens)
+#define NT_I 512                   // threads: 16 subgroups
+#define BN uint(BN_I)
+#define NT uint(NT_I)
+#define WN_I (BN_I * 128 / NT_I)   // tokens per subgroup (4 subgroups along rows)
+#define BK 64u
+#define KS (BK / 32u)              // 32-element sub-steps per step
+#define SG_M (BM / 32u)            // subgroups along rows (x 4 along tokens)
 #define XP (NT / 8u)               // tokens of the X tile loaded per pass (8 lanes each)
-#define XG (BN / XP)               // passes: vec4s of X per thread and step
-#define LDV 5u                     // shared row stride in uvec4 (40 halves: 32 + 8 skew)
+#define XG (BN / XP)               // passes: vec4s of X per thread and sub-step
+#define LDV (4u * KS + 1u)         // shared row stride in uvec4 (BK halves + 8 skew)
 #define W_TILE (BM * LDV)          // uvec4s of one W tile
-#define BUF ((BM + BN) * LDV)      // uvec4s of one (W, X) buffer
-layout(local_size_x = NT) in;
+#define BUF ((BM + BN) * LDV)      // uvec4s of the (W, X) tiles
+#define TPR (NT / BM)              // threads per W tile row (16 k each per sub-step)
+#define WJ (2u * KS / TPR)         // W sub-steps loaded per thread and step (1)
+layout(local_size_x = NT_I) in;
 
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer X4 { vec4 x4[]; };
@@ -71,9 +80,9 @@ layout(push_constant) uniform Push {
   uint n_in, n_out, B, off1, off2, n_tokens, x_off, x_stride, y_off, y_stride, flags;
 } p;
 
-// Two buffers of [W tile: BM rows][X tile: BN tokens], each row 32 f16 + skew; after the
-// k loop, the first 8 x 64 uvec4 hold the epilogue's f32 fragments (one per subgroup).
-shared uvec4 sh[2u * BUF];
+// [W tile: BM rows][X tile: BN tokens], each row BK f16 + 8 skew; after the k loop, the
+// first 16 x 64 uvec4 hold the epilogue's f32 fragments (one per subgroup).
+shared uvec4 sh[BUF];
 
 const float kHalfMax = 65504.0;
 
@@ -242,6 +251,24 @@ void store_x(XRaw r, uint at, bool hi) {
   }
 }
 
+// Dequantizes and stores step s (KS sub-steps of 32) into the tiles; W of sub-steps past
+// the padded row (n32 odd) is stored as 0 (X is 0 there).
+void store_step(WRaw wr[WJ], XRaw xr[KS], uint s, uint n32, uint row, uint h, uint jt,
+                uint w_st, uint x_st, bool x_hi) {
+  [[unroll]] for (uint i = 0u; i < WJ; ++i) {
+    const uint j = jt + (TPR / 2u) * i, q = s * KS + j;
+    uvec4 o0, o1;
+    dequant_w(wr[i], row, min(q, n32 - 1u) * 32u, h, o0, o1);
+    if (q >= n32) {
+      o0 = uvec4(0u);
+      o1 = uvec4(0u);
+    }
+    sh[w_st + 4u * j] = o0;
+    sh[w_st + 4u * j + 1u] = o1;
+  }
+  [[unroll]] for (uint j = 0u; j < KS; ++j) store_x(xr[j], x_st + 4u * j, x_hi);
+}
+
 #define CMAT_ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 #define CMAT_IN fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 
@@ -276,9 +303,10 @@ void main() {
   const uint sg = tid / 32u, lane = tid % 32u;
   const uint m0 = gl_WorkGroupID.x * BM;
   const uint n0 = gl_WorkGroupID.y * BN;
-  const uint wm = (sg % SG_M) * 32u, wn = (sg / SG_M) * (BN / 2u);
-  // W: this thread's row and 16-element half of each step; X: its first token and k quad
-  const uint lr = tid / 2u, h = tid % 2u;
+  const uint wm = (sg % SG_M) * 32u, wn = (sg / SG_M) * uint(WN_I);
+  // W: this thread's row, 16-element half h of sub-steps jt + TPR / 2 i; X: its first token
+  // and k quad
+  const uint lr = tid / TPR, h = tid % 2u, jt = (tid / 2u) % (TPR / 2u);
   const uint row = min(m0 + lr, p.n_out - 1u);
   const uint xt = tid / 8u, xq = tid % 8u;
   const uint tok = n0 + xt;
@@ -286,41 +314,49 @@ void main() {
   const uint w_st = lr * LDV + 2u * h, x_st = W_TILE + xt * LDV + xq / 2u;
   const bool x_hi = (xq % 2u) == 1u;
 
-  // the 2 x (BN / 32) accumulators as plain variables (no arrays of cooperative matrices)
-  CMAT_ACC c00 = CMAT_ACC(0.0), c01 = CMAT_ACC(0.0), c10 = CMAT_ACC(0.0), c11 = CMAT_ACC(0.0);
-#if !defined(BN_64)
+  // the 2 x (WN / 16) accumulators as plain variables (no arrays of cooperative matrices)
+  CMAT_ACC c00 = CMAT_ACC(0.0), c10 = CMAT_ACC(0.0);
+#if WN_I >= 32
+  CMAT_ACC c01 = CMAT_ACC(0.0), c11 = CMAT_ACC(0.0);
+#endif
+#if WN_I >= 64
   CMAT_ACC c02 = CMAT_ACC(0.0), c03 = CMAT_ACC(0.0), c12 = CMAT_ACC(0.0), c13 = CMAT_ACC(0.0);
 #endif
 
-  const uint n_steps = p.B * QK / BK;  // padded row length (F types pad rows to 32)
-  WRaw wr = load_w(row, 0u, h);
-  XRaw xr = load_x(tok, 4u * xq, vec_ok);
-  uvec4 o0, o1;
-  dequant_w(wr, row, 0u, h, o0, o1);
-  sh[w_st] = o0;
-  sh[w_st + 1u] = o1;
-  store_x(xr, x_st, x_hi);
+  const uint n32 = p.B * QK / 32u;  // 32-element sub-steps of the padded row (F: pad to 32)
+  const uint n_steps = (n32 + KS - 1u) / KS;
+  WRaw wr[WJ];
+  XRaw xr[KS];
+  [[unroll]] for (uint i = 0u; i < WJ; ++i)
+    wr[i] = load_w(row, min(jt + (TPR / 2u) * i, n32 - 1u) * 32u, h);
+  [[unroll]] for (uint j = 0u; j < KS; ++j) xr[j] = load_x(tok, 32u * j + 4u * xq, vec_ok);
+  store_step(wr, xr, 0u, n32, row, h, jt, w_st, x_st, x_hi);
   barrier();
   for (uint s = 0u; s < n_steps; ++s) {
-    // issue the next step's global loads (the last step reloads itself, into the idle
-    // buffer), then the MMAs of this step, then dequantize + store into the other buffer
-    const uint k1 = min(s + 1u, n_steps - 1u) * BK;
-    wr = load_w(row, k1, h);
-    xr = load_x(tok, k1 + 4u * xq, vec_ok);
+    // issue the next step's global loads (the last step reloads itself), then the MMAs of
+    // this step, then (once every subgroup is done with the tiles) dequantize + store
+    const uint s1 = min(s + 1u, n_steps - 1u);
+    [[unroll]] for (uint i = 0u; i < WJ; ++i)
+      wr[i] = load_w(row, min(s1 * KS + jt + (TPR / 2u) * i, n32 - 1u) * 32u, h);
+    [[unroll]] for (uint j = 0u; j < KS; ++j)
+      xr[j] = load_x(tok, (s1 * KS + j) * 32u + 4u * xq, vec_ok);
 
-    const uint wb = (s & 1u) * BUF, xb = wb + W_TILE;
+    const uint xb = W_TILE;
     [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {  // kk in uvec4 (8 halves)
-      CMAT_IN a0, a1, b0, b1;
-      coopMatLoadNV(a0, sh, wb + wm * LDV + kk, LDV, false);
-      coopMatLoadNV(a1, sh, wb + (wm + 16u) * LDV + kk, LDV, false);
+      CMAT_IN a0, a1, b0;
+      coopMatLoadNV(a0, sh, wm * LDV + kk, LDV, false);
+      coopMatLoadNV(a1, sh, (wm + 16u) * LDV + kk, LDV, false);
       // B (k x tokens) is X^T: element (k, t) in row t of the X tile, i.e. column-major
       coopMatLoadNV(b0, sh, xb + wn * LDV + kk, LDV, true);
-      coopMatLoadNV(b1, sh, xb + (wn + 16u) * LDV + kk, LDV, true);
       c00 = coopMatMulAddNV(a0, b0, c00);
-      c01 = coopMatMulAddNV(a0, b1, c01);
       c10 = coopMatMulAddNV(a1, b0, c10);
+#if WN_I >= 32
+      CMAT_IN b1;
+      coopMatLoadNV(b1, sh, xb + (wn + 16u) * LDV + kk, LDV, true);
+      c01 = coopMatMulAddNV(a0, b1, c01);
       c11 = coopMatMulAddNV(a1, b1, c11);
-#if !defined(BN_64)
+#endif
+#if WN_I >= 64
       CMAT_IN b2, b3;
       coopMatLoadNV(b2, sh, xb + (wn + 32u) * LDV + kk, LDV, true);
       coopMatLoadNV(b3, sh, xb + (wn + 48u) * LDV + kk, LDV, true);
@@ -330,20 +366,19 @@ void main() {
       c13 = coopMatMulAddNV(a1, b3, c13);
 #endif
     }
-    const uint nb = ((s + 1u) & 1u) * BUF;
-    dequant_w(wr, row, k1, h, o0, o1);
-    sh[nb + w_st] = o0;
-    sh[nb + w_st + 1u] = o1;
-    store_x(xr, nb + x_st, x_hi);
+    barrier();
+    store_step(wr, xr, s1, n32, row, h, jt, w_st, x_st, x_hi);
     barrier();
   }
 
   const uint sbase = sg * 64u;
   write_frag(c00, sbase, lane, m0 + wm, n0 + wn);
-  write_frag(c01, sbase, lane, m0 + wm, n0 + wn + 16u);
   write_frag(c10, sbase, lane, m0 + wm + 16u, n0 + wn);
+#if WN_I >= 32
+  write_frag(c01, sbase, lane, m0 + wm, n0 + wn + 16u);
   write_frag(c11, sbase, lane, m0 + wm + 16u, n0 + wn + 16u);
-#if !defined(BN_64)
+#endif
+#if WN_I >= 64
   write_frag(c02, sbase, lane, m0 + wm, n0 + wn + 32u);
   write_frag(c03, sbase, lane, m0 + wm, n0 + wn + 48u);
   write_frag(c12, sbase, lane, m0 + wm + 16u, n0 + wn + 32u);

@@ -263,7 +263,8 @@ TEST(VulkanOps, MulMmCoopmatEveryType) {
 // mul_mm_cm at ragged shapes (partial tiles in rows and tokens, one token tile barely
 // started) and longer rows (many pipelined k steps), for the types with their own
 // dequantization path and one generic type; x starts at an offset that is not a multiple
-// of 4 in one case (the scalar x path).
+// of 4 in one case (the scalar x path). Rows of 7 blocks: for the 32-element types an odd
+// number of 32-element sub-steps, so the last 64-wide k step is half past the row.
 TEST(VulkanOps, MulMmCoopmatRaggedShapes) {
   REQUIRE_VULKAN();
   if (!ops()->coopmat_supported()) GTEST_SKIP() << "device lacks VK_NV_cooperative_matrix";
@@ -274,7 +275,7 @@ TEST(VulkanOps, MulMmCoopmatRaggedShapes) {
       SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " tokens " +
                    std::to_string(c.n_tokens) + " rows " + std::to_string(c.n_out) + " x_off " +
                    std::to_string(c.x_off));
-      const int64_t n_in = row_len(t, 5);
+      const int64_t n_in = row_len(t, 4);
       HostWeight w = random_weight(t, n_in, c.n_out, rng);
       auto x = random_vec(size_t(n_in * c.n_tokens + c.x_off), rng);
       GpuWeight g = ops()->upload_weight(w.view, "w");
@@ -292,20 +293,23 @@ TEST(VulkanOps, MulMmCoopmatRaggedShapes) {
   }
 }
 
-// mul_mm_cm picks its tile (rows x tokens) from the grid size: 128 x 128 from 100 such
-// tiles, 128 x 64 below (the small shapes of the tests above). Grids on either side of
-// the threshold, with tails in rows and tokens, so both variants run on a ragged edge for
-// every type with its own dequantization path and one generic type.
+// mul_mm_cm picks its tile (rows x tokens) from the grid size: 128 x 64 below 100 tiles of
+// 128 x 128 (the small shapes of the tests above) and, for rows shorter than 8192, below
+// 200; 128 x 128 otherwise. Grids on either side of those thresholds, with tails in rows
+// and tokens, so both variants run on a ragged edge for every type with its own
+// dequantization path and one generic type.
 TEST(VulkanOps, MulMmCoopmatTileVariants) {
   REQUIRE_VULKAN();
   if (!ops()->coopmat_supported()) GTEST_SKIP() << "device lacks VK_NV_cooperative_matrix";
   std::mt19937 rng(77);
   struct Case { int n_tokens, n_out; const char* tile; };
-  // 20 x 5 = 100 tiles of 128 x 128; 10 x 9 = 90 (so 10 x 18 of 128 x 64)
-  for (Case c : {Case{600, 2500, "128x128"}, Case{1100, 1200, "128x64"}}) {
+  // 25 x 8 = 200 tiles of 128 x 128; 20 x 5 = 100 (short rows: 20 x 10 of 128 x 64);
+  // 10 x 9 = 90 (so 10 x 18 of 128 x 64)
+  for (Case c : {Case{1000, 3100, "128x128"}, Case{600, 2500, "128x64"},
+                 Case{1100, 1200, "128x64"}}) {
     for (Type t : {Type::kQ4_K, Type::kQ5_K, Type::kQ6_K, Type::kQ8_0, Type::kQ4_0, Type::kF16}) {
       SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " tile " + c.tile);
-      const int64_t n_in = 512;  // 16 k steps; the reference costs ~0.7G multiply-adds
+      const int64_t n_in = 512;  // 8 k steps; the reference costs up to ~1.6G multiply-adds
       HostWeight w = random_weight(t, n_in, c.n_out, rng);
       auto x = random_vec(size_t(n_in * c.n_tokens), rng);
       GpuWeight g = ops()->upload_weight(w.view, "w");

@@ -254,13 +254,15 @@ void Ops::mul_mm_cm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, ui
     throw Error("Vulkan: mul_mm_cm needs VK_NV_cooperative_matrix (16x16x16 f16 -> f32) on '" +
                 ctx_->name + "'");
   // Tile (rows x tokens): 128 x 128, or 128 x 64 (mul_mm_cm_n64, twice the workgroups)
-  // where 128 x 128 tiles would leave over a quarter of a 132-SM H100 idle. Measured there
-  // at 512 tokens (TFLOP/s, Q4_K, 128 x 128 | 128 x 64): 4096 -> 1024 (32 tiles) 11.7 | 25.1;
-  // 4096 -> 4096 (128 tiles) 53.8 | 58.2; 14336 -> 4096 (128 tiles) 46.3 | 40.8;
-  // 4096 -> 14336 (448 tiles) 43.0 | 40.5. Tiles of 64 rows were slower at every shape.
-  constexpr uint32_t kCmSmallGrid = 100;
+  // where 128 x 128 tiles would leave much of a 132-SM H100 idle, or make about one wave
+  // of short rows (there the per-tile prologue and epilogue weigh more than the second
+  // wave of half tiles). Measured there at 512 tokens (TFLOP/s, Q4_K, 128 x 128 | 128 x 64):
+  // 4096 -> 1024 (32 tiles) 19.6 | 34.4; 4096 -> 4096 (128 tiles) 51.3 | 68.2;
+  // 14336 -> 4096 (128 tiles) 70.6 | 55.3; 4096 -> 14336 (448 tiles) 64.0 | 55.6.
+  constexpr uint32_t kCmSmallGrid = 100, kCmOneWave = 200, kCmLongRow = 8192;
   const uint32_t n_out = uint32_t(w.n_out);
-  const bool narrow = ((n_out + 127) / 128) * ((n_tokens + 127) / 128) < kCmSmallGrid;
+  const uint32_t tiles = ((n_out + 127) / 128) * ((n_tokens + 127) / 128);
+  const bool narrow = tiles < kCmSmallGrid || (tiles < kCmOneWave && w.n_in < kCmLongRow);
   const uint32_t bn = narrow ? 64 : 128;
   const Pipeline& p =
       pipes_->get(std::string(narrow ? "mul_mm_cm_n64_" : "mul_mm_cm_") + type_suffix(w.type));
