@@ -520,14 +520,15 @@ float f16_round(float f) { return kernels::f16_to_f32(kernels::f32_to_f16(f)); }
 // RoPE + cache store + attention for a batch of tokens after `pos0` cached positions,
 // against a plain CPU implementation (k and v rounded to f16 like the cache).
 // hd: head_dim (multiples of 8 take the uvec4 key path, other even values the generic one);
-// n_rot = 3/4 of it, rounded down to even.
+// n_rot = 3/4 of it, rounded down to even; n_head query heads over n_kv kv heads.
 void check_attention(uint32_t mode, uint32_t n_tok, uint32_t pos0, uint32_t n_split,
-                     uint32_t hd = 32) {
+                     uint32_t hd = 32, uint32_t n_head = 4, uint32_t n_kv = 2) {
   SCOPED_TRACE("head_dim " + std::to_string(hd) + " mode " + std::to_string(mode) + " tokens " +
                std::to_string(n_tok) + " pos0 " + std::to_string(pos0) + " splits " +
-               std::to_string(n_split));
+               std::to_string(n_split) + " heads " + std::to_string(n_head) + "/" +
+               std::to_string(n_kv));
   std::mt19937 rng(42 + mode + n_tok + n_split + hd);
-  const uint32_t n_head = 4, n_kv = 2, n_rot = hd * 3 / 4 / 2 * 2, n_ctx = 160;
+  const uint32_t n_rot = hd * 3 / 4 / 2 * 2, n_ctx = 160;
   const uint32_t q_dim = n_head * hd, kv_dim = n_kv * hd;
   auto q = random_vec(n_tok * q_dim, rng), k = random_vec(n_tok * kv_dim, rng),
        v = random_vec(n_tok * kv_dim, rng);
@@ -620,6 +621,16 @@ TEST(VulkanOps, RopeStoreAttentionPrompt) {
   REQUIRE_VULKAN();
   check_attention(2, 9, 0, 1);     // causal mask inside the batch
   check_attention(0, 5, 70, 1);    // batch after cached rows
+}
+
+TEST(VulkanOps, RopeStoreAttentionGroupSizes) {
+  REQUIRE_VULKAN();
+  // query heads per kv head 1, 3, 8 and 12; decode with splits and prompts
+  for (auto [n_head, n_kv] : {std::pair<uint32_t, uint32_t>{2, 2}, {6, 2}, {8, 1}, {12, 1}}) {
+    check_attention(0, 1, 130, 3, 64, n_head, n_kv);
+    check_attention(2, 9, 20, 1, 64, n_head, n_kv);
+    check_attention(2, 5, 70, 1, 40, n_head, n_kv);  // head_dim % 8 != 0: pair path
+  }
 }
 
 TEST(VulkanOps, RopeStoreAttentionAnyEvenHeadDim) {
