@@ -13,6 +13,7 @@
 #include "engine/model_impl.h"
 #include "engine/vulkan/vk_backend.h"
 #include "engine/vulkan/vk_ops.h"
+#include "tests/support/vulkan_test.h"
 #include "petrel/petrel.h"
 #include "petrel/tools.h"
 #include "tests/support/test_env.h"
@@ -31,15 +32,7 @@ constexpr double kMvqTol = 2e-3;
 
 std::string tiny_model(const std::string& ftype) { return petrel::test::tiny_model(ftype, 5); }
 
-double nmse(const float* got, const float* want, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return num / den;
-}
+using petrel::vk::test::nmse;
 
 bool have_vulkan() {
   try {

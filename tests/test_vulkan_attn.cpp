@@ -12,6 +12,7 @@
 
 #include "engine/vulkan/vk_ops.h"
 #include "kernels/types.h"
+#include "tests/support/vulkan_test.h"
 
 namespace petrel::vk {
 namespace {
@@ -24,28 +25,8 @@ constexpr double kTol = 1e-9;
 // block, nMSE ~1e-6 at worst; an indexing bug gives ~1.
 constexpr double kQ8Tol = 1e-5;
 
-double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return den > 0 ? num / den : num;
-}
-
-Ops* ops() {  // created once, never destroyed (see test_vulkan_ops.cpp)
-  static Ops* o = nullptr;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    try {
-      o = new Ops(0);
-    } catch (const std::exception&) {
-    }
-  }
-  return o;
-}
+using test::nmse;
+using test::ops;
 
 struct Shape {
   uint32_t n_head, n_head_kv, hd, n_rot, mode;
@@ -150,7 +131,7 @@ void check(Ops& o, const Shape& s, uint32_t pos0, uint32_t n_tok, uint32_t n_spl
 }
 
 TEST(VulkanAttnFused, MatchesUnfusedOps) {
-  if (!ops()) GTEST_SKIP() << "no Vulkan device available; skipping";
+  REQUIRE_VULKAN();
   // adjacent pairs with GQA; NeoX with partial rotation and one kv head; head_dim % 8 != 0
   const Shape shapes[] = {{4, 2, 64, 64, 0}, {4, 1, 128, 64, 2}, {2, 2, 10, 10, 2}};
   for (const Shape& s : shapes)
@@ -173,7 +154,7 @@ TEST(VulkanAttnFused, MatchesUnfusedOps) {
 }
 
 TEST(VulkanAttnFused, RefusesBadShapes) {
-  if (!ops()) GTEST_SKIP() << "no Vulkan device available; skipping";
+  REQUIRE_VULKAN();
   Buffer* b = ops()->mem().device_buffer(1024, "x");
   const Ops::AttnFusedBufs bufs{b, b, b, b, b, b, b, b, b, b};
   ops()->ctx().run_now([&](VkCommandBuffer cb) {

@@ -12,6 +12,7 @@
 
 #include "engine/vulkan/vk_backend.h"
 #include "engine/vulkan/vk_ops.h"
+#include "tests/support/vulkan_test.h"
 #include "kernels/matmul.h"
 #include "kernels/types.h"
 
@@ -32,15 +33,7 @@ constexpr double kLogitsTol = 1e-6;
 // operation or index.
 constexpr double kLogitsTolQ8 = 2e-3;
 
-double nmse(const float* got, const float* want, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return num / den;
-}
+using petrel::vk::test::nmse;
 
 struct Config {
   const char* arch;

@@ -12,6 +12,7 @@
 
 #include "engine/vulkan/vk_ops.h"
 #include "kernels/types.h"
+#include "tests/support/vulkan_test.h"
 
 namespace petrel::vk {
 namespace {
@@ -40,37 +41,8 @@ constexpr double kEltTol = 1e-10;
 // RoPE/attention: device sin/cos/exp and f16 KV rounding on both sides.
 constexpr double kAttnTol = 1e-8;
 
-double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return den > 0 ? num / den : num;
-}
-
-// Created once and never destroyed: destroying a device from a static destructor at exit
-// crashed the NVIDIA driver (its own teardown runs first).
-Ops* ops() {
-  static Ops* o = nullptr;
-  static bool tried = false;
-  static std::string why;
-  if (!tried) {
-    tried = true;
-    try {
-      o = new Ops(0);
-    } catch (const std::exception& e) {
-      why = e.what();
-    }
-  }
-  return o;
-}
-
-#define REQUIRE_VULKAN()                                                     \
-  do {                                                                       \
-    if (!ops()) GTEST_SKIP() << "no Vulkan device available; skipping";      \
-  } while (0)
+using test::nmse;
+using test::ops;
 
 const Type kAllTypes[] = {Type::kF32,  Type::kF16,  Type::kBF16, Type::kQ4_0,
                           Type::kQ4_1, Type::kQ5_0, Type::kQ5_1, Type::kQ8_0,
@@ -189,27 +161,33 @@ TEST(VulkanOps, MulMmEveryType) {
   check_matmul(true, 70, 67);  // tails in both tile dimensions
 }
 
+// y += W x + bias through Ops::matmul for n_tok tokens, x and y rows starting one row in
+// (x_off = n_in, y_off = n_out); 45 rows of 512.
+void check_bias_accumulate(Type t, int n_tok, double tol, std::mt19937& rng) {
+  const int n_in = 512, n_out = 45;
+  HostWeight w = random_weight(t, n_in, n_out, rng);
+  auto x = random_vec(size_t(n_in * (n_tok + 1)), rng);
+  auto y0 = random_vec(size_t(n_out * (n_tok + 1)), rng);
+  auto bias = random_vec(size_t(n_out), rng);
+  GpuWeight g = ops()->upload_weight(w.view, "w");
+  Buffer *xb = dev(x, "x"), *yb = dev(y0, "y"), *bb = dev(bias, "bias");
+  MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, uint32_t(n_out), uint32_t(n_out), bb, true};
+  ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->matmul(cb, g, a, uint32_t(n_tok)); });
+  std::vector<float> xs(x.begin() + n_in, x.end());
+  auto want = ref_matmul(w, xs, n_tok);
+  std::vector<float> expect(y0);
+  for (int t2 = 0; t2 < n_tok; ++t2)
+    for (int r = 0; r < n_out; ++r)
+      expect[size_t((t2 + 1) * n_out + r)] += want[size_t(t2 * n_out + r)] + bias[size_t(r)];
+  EXPECT_LT(nmse(fetch(*yb, y0.size()), expect), tol);
+}
+
 TEST(VulkanOps, MulMvBiasAccumulateAndOffsets) {
   REQUIRE_VULKAN();
   std::mt19937 rng(7);
   for (bool tiled : {false, true}) {
-    const int n_in = 512, n_out = 45, n_tok = tiled ? 9 : 2;
-    HostWeight w = random_weight(Type::kQ6_K, n_in, n_out, rng);
-    auto x = random_vec(size_t(n_in * (n_tok + 1)), rng);
-    auto y0 = random_vec(size_t(n_out * (n_tok + 1)), rng);
-    auto bias = random_vec(size_t(n_out), rng);
-    GpuWeight g = ops()->upload_weight(w.view, "w");
-    Buffer *xb = dev(x, "x"), *yb = dev(y0, "y"), *bb = dev(bias, "bias");
-    // rows start one row in (x_off = n_in, y_off = n_out)
-    MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, uint32_t(n_out), uint32_t(n_out), bb, true};
-    ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->matmul(cb, g, a, uint32_t(n_tok)); });
-    std::vector<float> xs(x.begin() + n_in, x.end());
-    auto want = ref_matmul(w, xs, n_tok);
-    std::vector<float> expect(y0);
-    for (int t = 0; t < n_tok; ++t)
-      for (int r = 0; r < n_out; ++r)
-        expect[size_t((t + 1) * n_out + r)] += want[size_t(t * n_out + r)] + bias[size_t(r)];
-    EXPECT_LT(nmse(fetch(*yb, y0.size()), expect), kMatTol) << (tiled ? "mul_mm" : "mul_mv");
+    SCOPED_TRACE(tiled ? "mul_mm" : "mul_mv");
+    check_bias_accumulate(Type::kQ6_K, tiled ? 9 : 2, kMatTol, rng);
   }
 }
 
@@ -241,23 +219,9 @@ TEST(VulkanOps, MulMmCoopmatEveryType) {
     EXPECT_GT(e, 0.0);  // f16 rounding is visible: the tensor-core path really ran
   }
   // bias + accumulate + row offsets through matmul (which picks mul_mm_cm at this size)
-  const int n_in = 512, n_out2 = 45, n_tok = 40;
+  const int n_tok = 40;
   ASSERT_GE(uint32_t(n_tok), ops()->pipes().tuning().cm_min_tokens);
-  HostWeight w = random_weight(Type::kQ4_K, n_in, n_out2, rng);
-  auto x = random_vec(size_t(n_in * (n_tok + 1)), rng);
-  auto y0 = random_vec(size_t(n_out2 * (n_tok + 1)), rng);
-  auto bias = random_vec(size_t(n_out2), rng);
-  GpuWeight g = ops()->upload_weight(w.view, "w");
-  Buffer *xb = dev(x, "x"), *yb = dev(y0, "y"), *bb = dev(bias, "bias");
-  MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, uint32_t(n_out2), uint32_t(n_out2), bb, true};
-  ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->matmul(cb, g, a, uint32_t(n_tok)); });
-  std::vector<float> xs(x.begin() + n_in, x.end());
-  auto want = ref_matmul(w, xs, n_tok);
-  std::vector<float> expect(y0);
-  for (int t = 0; t < n_tok; ++t)
-    for (int r = 0; r < n_out2; ++r)
-      expect[size_t((t + 1) * n_out2 + r)] += want[size_t(t * n_out2 + r)] + bias[size_t(r)];
-  EXPECT_LT(nmse(fetch(*yb, y0.size()), expect), kCoopmatTol);
+  check_bias_accumulate(Type::kQ4_K, n_tok, kCoopmatTol, rng);
 }
 
 // mul_mm_cm at ragged shapes (partial tiles in rows and tokens, one token tile barely
