@@ -335,7 +335,7 @@ std::vector<float> rms_rows(const std::vector<float>& x, const std::vector<float
   return y;
 }
 
-// One mul_mvq case on `o`: mode 0 plain, 1 fused norm + bias + accumulate, 2 GLU.
+// One quantize_q8 + mul_mvq case on `o`: mode 0 plain, 1 norm + bias + accumulate, 2 GLU.
 void check_mvq(Ops& o, Type t, int mode, int64_t n_in, std::mt19937& rng) {
   const int64_t n_out = 37, n_tok = 2;  // 37: rows-per-workgroup tail
   HostWeight w = random_weight(t, n_in, n_out, rng), wu = random_weight(t, n_in, n_out, rng);
@@ -352,11 +352,19 @@ void check_mvq(Ops& o, Type t, int mode, int64_t n_in, std::mt19937& rng) {
   MatArgs a{xb, uint32_t(n_in), uint32_t(n_in), yb, 0, uint32_t(n_out)};
   if (mode == 1) a.bias = bb, a.accumulate = true;
   const float eps = 1e-5f;
+  // quantize_q8 (with the norm in mode 1), then the int8 matvec on its rows
+  const Q8Act x8 = o.alloc_q8(uint32_t(n_in * n_tok), "x int8");
+  MatArgs qa = a;
+  qa.x = nullptr;
+  qa.x_off = 0;
   o.ctx().run_now([&](VkCommandBuffer cb) {
+    o.quantize_q8(cb, *xb, a.x_off, a.x_stride, uint32_t(n_in), uint32_t(n_tok), x8,
+                  mode == 1 ? nb : nullptr, eps);
+    o.barrier(cb);
     if (mode == 2)
-      o.mul_mvq_glu(cb, g, gu, a, uint32_t(n_tok));
+      o.mul_mvq_glu_q8(cb, g, gu, x8, qa, uint32_t(n_tok));
     else
-      o.mul_mvq(cb, g, a, uint32_t(n_tok), mode == 1 ? nb : nullptr, eps);
+      o.mul_mvq_q8(cb, g, x8, qa, uint32_t(n_tok));
   });
   std::vector<float> xs(x.begin() + n_in, x.end());
   if (mode == 1) xs = rms_rows(xs, norm_w, eps);
@@ -404,9 +412,10 @@ TEST(VulkanOps, MulMvqInt8Activations) {
   HostWeight w40 = random_weight(Type::kQ4_0, 64, 2, rng);
   GpuWeight g = ops()->upload_weight(w40.view, "q4_0");
   EXPECT_FALSE(ops()->mvq_supported(g));
-  Buffer* xb = ops()->mem().device_buffer(64 * 4, "x");
+  const Q8Act xq = ops()->alloc_q8(64, "x int8");
+  Buffer* yb = ops()->mem().device_buffer(64 * 4, "y");
   ops()->ctx().run_now([&](VkCommandBuffer cb) {
-    EXPECT_THROW(ops()->mul_mvq(cb, g, {xb, 0, 64, xb, 0, 2}, 1), Error);
+    EXPECT_THROW(ops()->mul_mvq_q8(cb, g, xq, {nullptr, 0, 64, yb, 0, 2}, 1), Error);
   });
 }
 

@@ -187,33 +187,6 @@ void Ops::mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWei
   mvq_dispatch(cb, gate, &up, x, plain, n_tokens);
 }
 
-const Q8Act& Ops::quantize_scratch(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a,
-                                   uint32_t n_tokens, const Buffer* norm_w, float eps) {
-  const uint32_t n = uint32_t(w.n_in), need = n * n_tokens;
-  if (scratch_q8_.capacity < need) scratch_q8_ = alloc_q8((need + 31) / 32 * 32, "mul_mvq x");
-  quantize_q8(cb, *a.x, a.x_off, a.x_stride, n, n_tokens, scratch_q8_, norm_w, eps);
-  barrier(cb);
-  return scratch_q8_;
-}
-
-void Ops::mul_mvq(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
-                  const Buffer* norm_w, float eps) {
-  const Q8Act& x = quantize_scratch(cb, w, a, n_tokens, norm_w, eps);
-  MatArgs q = a;
-  q.x_off = 0;
-  q.x_stride = uint32_t(w.n_in);
-  mul_mvq_q8(cb, w, x, q, n_tokens);
-}
-
-void Ops::mul_mvq_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
-                      const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w, float eps) {
-  const Q8Act& x = quantize_scratch(cb, gate, a, n_tokens, norm_w, eps);
-  MatArgs q = a;
-  q.x_off = 0;
-  q.x_stride = uint32_t(gate.n_in);
-  mul_mvq_glu_q8(cb, gate, up, x, q, n_tokens);
-}
-
 void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
                        const Q8Act& x, const MatArgs& a, uint32_t n_tokens) {
   if (!mvq_supported(w))

@@ -93,13 +93,6 @@ class Ops {
   // y[t] = silu(Wg x[t]) * (Wu x[t]), x as in mul_mvq_q8.
   void mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
                       const Q8Act& x, const MatArgs& a, uint32_t n_tokens);
-  // quantize_q8 of the f32 rows of a (into a scratch buffer of this Ops), a barrier, then
-  // mul_mvq_q8 / mul_mvq_glu_q8: for tests and benchmarks.
-  void mul_mvq(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
-               const Buffer* norm_w = nullptr, float eps = 0.0f);
-  void mul_mvq_glu(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
-                   const MatArgs& a, uint32_t n_tokens, const Buffer* norm_w = nullptr,
-                   float eps = 0.0f);
   // y[t] = W x[t] with the tiled matrix-matrix shader.
   void mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
   // Whether the device runs mul_mm_cm (cooperative matrices, DeviceCaps::coopmat).
@@ -170,15 +163,11 @@ class Ops {
   void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
   void mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
                     const Q8Act& x, const MatArgs& a, uint32_t n_tokens);
-  // quantize_q8 of a's rows into scratch_q8_ (grown as needed), then a barrier.
-  const Q8Act& quantize_scratch(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a,
-                                uint32_t n_tokens, const Buffer* norm_w, float eps);
 
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Memory> mem_;
   std::unique_ptr<Pipelines> pipes_;
   Buffer* dummy_ = nullptr;  // bound where a binding is unused (no bias)
-  Q8Act scratch_q8_;         // mul_mvq's quantized x (buffers are kept until ~Ops)
   StageProfile* profiling_ = nullptr;
 };
 
