@@ -387,11 +387,14 @@ void Ops::profile_begin(VkCommandBuffer cb, StageProfile& prof, uint32_t capacit
   prof.capacity = capacity + 1;
   ctx_->fn.vkCmdResetQueryPool(cb, prof.pool, 0, prof.capacity);
   ctx_->fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, prof.pool, 0);
-  pipes_->take_dispatched();
+  pipes_->track_dispatched(true);
   profiling_ = &prof;
 }
 
-void Ops::profile_end() { profiling_ = nullptr; }
+void Ops::profile_end() {
+  pipes_->track_dispatched(false);
+  profiling_ = nullptr;
+}
 
 std::vector<std::pair<std::string, double>> Ops::profile_read(const StageProfile& prof) {
   std::vector<std::pair<std::string, double>> out;

@@ -216,7 +216,7 @@ void Pipelines::dispatch(VkCommandBuffer cb, const Pipeline& p, const std::vecto
                                   nullptr);
   ctx_.fn.vkCmdPushConstants(cb, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p.push_bytes, push);
   ctx_.fn.vkCmdDispatch(cb, gx, gy, gz);
-  dispatched_.push_back(p.name);
+  if (tracking_) dispatched_.push_back(p.name);
 }
 
 }  // namespace petrel::vk

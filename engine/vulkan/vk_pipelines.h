@@ -100,7 +100,12 @@ class Pipelines {
   void dispatch(VkCommandBuffer cb, const Pipeline& p, const std::vector<BufRef>& bufs,
                 const void* push, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
   const Tuning& tuning() const { return tuning_; }
-  // Names of the pipelines dispatched since the last call (for stage profiles).
+  // While tracking (stage profiles), the names of the pipelines dispatched since the last
+  // take_dispatched() or track_dispatched() call.
+  void track_dispatched(bool on) {
+    tracking_ = on;
+    dispatched_.clear();
+  }
   std::vector<std::string> take_dispatched() { return std::exchange(dispatched_, {}); }
 
  private:
@@ -110,6 +115,7 @@ class Pipelines {
   std::map<std::vector<uint64_t>, VkDescriptorSet> sets_;
   std::vector<VkDescriptorPool> pools_;
   uint32_t pool_left_ = 0;
+  bool tracking_ = false;
   std::vector<std::string> dispatched_;
 };
 
