@@ -32,6 +32,7 @@
 layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
 #include "reduce.glsl"
+#include "q8.glsl"
 
 const uint MAX_FRESH = 8u;
 const uint MAX_HD = 256u;
@@ -317,11 +318,8 @@ void main() {
     int sum = 0;
     uint words[8];
     [[unroll]] for (uint w = 0u; w < 8u; ++w) {
-      ivec4 qv = ivec4(roundEven(vec4(of[32u * b + 4u * w], of[32u * b + 4u * w + 1u],
-                                      of[32u * b + 4u * w + 2u], of[32u * b + 4u * w + 3u]) * id));
-      sum += qv.x + qv.y + qv.z + qv.w;
-      uvec4 u = uvec4(qv) & 0xFFu;
-      words[w] = u.x | (u.y << 8) | (u.z << 16) | (u.w << 24);
+      const uint e = 32u * b + 4u * w;
+      words[w] = q8_word(vec4(of[e], of[e + 1u], of[e + 2u], of[e + 3u]), id, sum);
     }
     const uint qb = ob / 16u + 2u * b;
     oq[qb] = uvec4(words[0], words[1], words[2], words[3]);

@@ -18,6 +18,7 @@
 layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
 #include "reduce.glsl"
+#include "q8.glsl"
 
 layout(binding = 0) readonly buffer X4 { vec4 x4[]; };
 layout(binding = 1) readonly buffer NormW { vec4 norm_w4[]; };
@@ -57,12 +58,7 @@ void main() {
   const float id = d > 0.0 ? 1.0 / d : 0.0;
   int sum = 0;
   uint words[4];
-  [[unroll]] for (uint i = 0u; i < 4u; ++i) {
-    ivec4 q = ivec4(roundEven(v[i] * id));
-    sum += q.x + q.y + q.z + q.w;
-    uvec4 u = uvec4(q) & 0xFFu;
-    words[i] = u.x | (u.y << 8) | (u.z << 16) | (u.w << 24);
-  }
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) words[i] = q8_word(v[i], id, sum);
   sum += subgroupShuffleXor(sum, 1u);
   if (!live) return;
   q4[row * (p.n / 16u) + g] = uvec4(words[0], words[1], words[2], words[3]);
