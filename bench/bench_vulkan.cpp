@@ -3,7 +3,10 @@
 // sweep), decode (tg) and prompt (pp) tokens/s per model type.
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--layers 32] [--no-model] [--no-sweep] [--no-kernels] [--mm-only]
-//                [--profile [--mvq]]
+//                [--profile [--mvq]] [--mvqo default,off,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]
+//   --mvqo: the model runs once per variant: the default tuning, "off" (every int8 matvec
+//           input from quantize_q8) or mul_mvqo row groups of WG threads x ROWS rows (GLU_ROWS for gate/up)
+//   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
 //              (--mvq: with int8 activations even where the device default has none)
@@ -14,6 +17,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -34,7 +38,26 @@ struct Args {
   bool profile = false;  // per-stage GPU times of one decode step
   bool mvq = false;      // the profile with int8 activations even where not the default
   bool model = true, sweep = true, kernels = true, mm_only = false;
+  // decode variants of the model runs: "default", "off" (no quantized matvec outputs:
+  // quantize_q8 before every int8 matvec) or "WG/ROWS/GLU_ROWS" (mul_mvqo row groups, every type)
+  std::vector<std::string> mvqo{"default"};
+  bool mvqo_sweep = false;  // stage times of mul_mvq vs mul_mvqo shapes
 };
+
+// The device's default tuning changed as `variant` of Args::mvqo says.
+petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
+  petrel::vk::Ops probe(a.device);
+  petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
+  if (variant == "off") {
+    for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->rows = s->glu_rows = 0;
+  } else if (variant != "default") {
+    uint32_t wg = 0, rows = 0, glu_rows = 0;
+    if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
+      throw std::runtime_error("--mvqo takes default, off or WG/ROWS/GLU_ROWS");
+    for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
+  }
+  return tu;
+}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -129,6 +152,77 @@ void bench_prompt_matmul(const Args& a, petrel::vk::Ops& ops, bool more) {
       const double s = petrel::vk::time_matmul(ops, t, sh.n_in, sh.n_out, n_tok, a.reps, 1);
       std::printf("%-6s %8.1f us %8.1f TFLOP/s\n", petrel::kernels::type_traits(t)->name, s * 1e6,
                   2.0 * double(sh.n_in) * double(sh.n_out) * n_tok / s * 1e-12);
+    }
+  }
+}
+
+// Stage times (dispatch + barrier, median of 3 submissions of 32) of the decode matvecs
+// with int8 activations, llama-8B shapes, per type: the plain mul_mvq (device tuning) with
+// the quantize_q8 stage that feeds it, then mul_mvqo (quantized output) per row-group shape.
+void bench_mvqo(const Args& a) {
+  struct Op { const char* name; int64_t n_in, n_out; bool glu; };
+  const Op kOps[] = {{"gate/up", 4096, 14336, true}, {"down", 14336, 4096, false}, {"wo", 4096, 4096, false}};
+  const int copies = 6;  // rotated, so the weights do not stay in the cache
+  std::printf("\ndecode matvec stages, us (int8 x; mvqo: quantized output):\n");
+  for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
+    for (std::string v : {"plain", "32/1", "32/2", "32/4", "32/8", "64/2", "64/4", "64/8", "128/4", "128/8"}) {
+      petrel::vk::Tuning tu;
+      {
+        petrel::vk::Ops probe(a.device);
+        tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
+      }
+      tu.use_mvq = true;
+      uint32_t wg = 0, rows = 0;
+      const bool plain = v == "plain";
+      if (!plain) {
+        std::sscanf(v.c_str(), "%u/%u", &wg, &rows);
+        for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, rows};
+      }
+      petrel::vk::Ops ops(a.device, &tu);
+      std::printf("%-5s %-6s", petrel::kernels::type_traits(t)->name, v.c_str());
+      const petrel::vk::Q8Act xin = ops.alloc_q8(14336, "x int8"), xout = ops.alloc_q8(14336, "y int8");
+      petrel::vk::Buffer* yb = ops.mem().device_buffer(14336 * 4, "y");
+      std::vector<float> ones(14336, 1.f);
+      petrel::vk::Buffer* nb = ops.upload_f32(ones.data(), ones.size(), "norm");
+      for (const Op& op : kOps) {
+        const petrel::kernels::TypeTraits* tr = petrel::kernels::type_traits(t);
+        const size_t rb = petrel::kernels::row_bytes(*tr, op.n_in);
+        std::vector<uint8_t> host(rb * size_t(op.n_out));
+        std::vector<petrel::vk::GpuWeight> ws;
+        for (int c = 0; c < copies * (op.glu ? 2 : 1); ++c) {
+          petrel::vk::fill_random_blocks(t, host.data(), host.size(), uint64_t(c) + 1);
+          ws.push_back(ops.upload_weight({t, op.n_in, op.n_out, host.data(), rb}, "w"));
+        }
+        if (!plain && !ops.mvqo_supported(ws[0], op.glu)) {
+          std::printf(" %s -", op.name);
+          continue;
+        }
+        const petrel::vk::MatArgs args{nullptr, 0, uint32_t(op.n_in), yb, 0, uint32_t(op.n_out)};
+        petrel::vk::MvqIo io;
+        if (!plain) io.out = &xout, io.out_norm = op.glu ? nullptr : nb;
+        auto body = [&](VkCommandBuffer cb, int i) {
+          const size_t k = size_t(i % copies);
+          if (op.glu)
+            ops.mul_mvq_glu_q8(cb, ws[2 * k], ws[2 * k + 1], xin, args, 1, io);
+          else
+            ops.mul_mvq_q8(cb, ws[k], xin, args, 1, io);
+        };
+        petrel::vk::time_recorded(ops, copies, body);
+        std::vector<double> ts;
+        for (int r = 0; r < 3; ++r) ts.push_back(petrel::vk::time_recorded(ops, 32, body));
+        std::printf(" %s %6.1f", op.name, median(ts) * 1e6);
+      }
+      if (plain) {
+        petrel::vk::Buffer* xf = ops.upload_f32(ones.data(), ones.size(), "x f32");
+        std::vector<double> ts;
+        for (int r = 0; r < 3; ++r)
+          ts.push_back(petrel::vk::time_recorded(ops, 32, [&](VkCommandBuffer cb, int) {
+            ops.quantize_q8(cb, *xf, 0, 4096, 4096, 1, xin, nb, 1e-5f);
+          }));
+        std::printf(" | quantize_q8 4096 %5.1f", median(ts) * 1e6);
+      }
+      std::printf("\n");
+      std::fflush(stdout);
     }
   }
 }
@@ -247,8 +341,10 @@ void bench_kernels(const Args& a) {
 
 void bench_model(const Args& a, const std::string& kind) {
   RandomModel m(kind, a.layers);
+  for (const std::string& variant : a.mvqo) {
+  const petrel::vk::Tuning tu = variant_tuning(a, variant);
   const double t0 = now_s();
-  auto be = petrel::vk::Backend::create(m.w, a.device, a.pp + a.tg + 8, std::max(1, a.pp));
+  auto be = petrel::vk::Backend::create(m.w, a.device, a.pp + a.tg + 8, std::max(1, a.pp), &tu);
   const double t_load = now_s() - t0;
   std::vector<float> logits(32000);
   std::vector<int32_t> toks(size_t(std::max(a.pp, 1)));
@@ -269,10 +365,12 @@ void bench_model(const Args& a, const std::string& kind) {
   }
   const double bpt = double(m.bytes_per_token());
   const double tgm = median(tg);
-  std::printf("%-7s %8.2f GB %7.1f s load | tg%d %7.1f t/s (%5.0f GB/s) | pp%d %8.1f t/s | %s, %.1f GB on device\n",
+  std::printf("%-7s %8.2f GB %7.1f s load | tg%d %7.1f t/s (%5.0f GB/s) | pp%d %8.1f t/s | %s, %.1f GB on device%s\n",
               kind.c_str(), bpt * 1e-9, t_load, a.tg, tgm, tgm * bpt * 1e-9, a.pp,
-              pp.empty() ? 0.0 : median(pp), be->device_name().c_str(), double(be->device_bytes_used()) * 1e-9);
+              pp.empty() ? 0.0 : median(pp), be->device_name().c_str(), double(be->device_bytes_used()) * 1e-9,
+              a.mvqo.size() > 1 ? (" [mvqo " + variant + "]").c_str() : "");
   std::fflush(stdout);
+  }
 }
 
 // Prints stage times (Backend::stage_times of the last forward) summed per pipeline
@@ -299,11 +397,7 @@ void print_profile(const std::string& what, const std::vector<std::pair<std::str
 // (timestamps after each barrier, Tuning::profile).
 void profile_model(const Args& a, const std::string& kind) {
   RandomModel m(kind, a.layers);
-  petrel::vk::Tuning tu;
-  {
-    petrel::vk::Ops probe(a.device);
-    tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
-  }
+  petrel::vk::Tuning tu = variant_tuning(a, a.mvqo.front());
   tu.profile = true;
   if (a.mvq) tu.use_mvq = true;
   auto be = petrel::vk::Backend::create(m.w, a.device, a.tg + a.pp + 8, std::max(1, a.pp), &tu);
@@ -344,12 +438,17 @@ int main(int argc, char** argv) {
     else if (s == "--mm-only") a.mm_only = true;
     else if (s == "--profile") a.profile = true;
     else if (s == "--mvq") a.mvq = true;
-    else if (s == "--types") {
+    else if (s == "--mvqo-sweep") a.mvqo_sweep = true;
+    else if (s == "--mvqo") {
+      a.mvqo.clear();
+      std::stringstream ss(next());
+      for (std::string t; std::getline(ss, t, ',');) a.mvqo.push_back(t);
+    } else if (s == "--types") {
       a.types.clear();
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]] [--mvqo default,off,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
       return 2;
     }
   }
@@ -361,6 +460,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a.kernels) bench_kernels(a);
+    if (a.mvqo_sweep) bench_mvqo(a);
     if (a.model) {
       std::printf("\nmodel (llama-8B shape, %d layers, vocab 32000, random weights):\n", a.layers);
       for (const auto& k : a.types) bench_model(a, k);

@@ -2,20 +2,32 @@
 // mul_mvq: y[t][r] = dot(W row r, x[t]) for Q8_0, Q4_K and Q6_K weights with 8-bit
 // integer dot products (SPIR-V OpSDot, 4x8-bit packed), x already quantized by
 // quantize_q8.comp into Q8_1-like blocks of 32 (int8 q, f32 d = amax / 127, f32
-// s = d * sum(q)); see that shader for the buffer layout. The workgroup owns NR
+// s = d * sum(q)); see that shader for the buffer layout. A row group of threads owns NR
 // consecutive rows; its threads stride over the rows' 16-byte chunks of quant data (Q4_K:
 // 32-byte pairs; coalesced uvec4 loads) and reuse the x values they load for the NR rows.
 // Variant GLU (W_COUNT 2): y = silu(Wgate x) * (Wup x), both weights the same type/shape.
+// flags & 16: x holds blocks of x * norm_w written by a QOUT variant with norm (below),
+// whose d is amax / 127 of the unnormalized values; the per-block sums of squares of x
+// next to them give 1 / sqrt(mean(x^2) + eps), which scales W x (before bias/accumulate/
+// silu): the same result as quantizing rms_norm(x) * norm_w.
+// Variant QOUT: a workgroup holds NG row groups, 32 rows together (one block of y), and
+// also writes y's rows quantized into the Q8 buffer of binding 4 (row t at element
+// t * n_out): with flags & 8 the values y * norm_w (binding 5), with d = amax / 127 of
+// those and the sum of y^2 of each block at o_ps_off (the input side of flags & 16).
 //
 // bindings: 0 weights[W_COUNT] (GPU layout, types.glsl), 1 x (Q8 activations), 2 y (f32),
-//           3 bias (f32 [n_out], read when flags & 1)
+//           3 bias (f32 [n_out], read when flags & 1), 4 y quantized (QOUT), 5 norm_w
 // push:     n_in, n_out, B (blocks per row), off1, off2 (region word offsets),
 //           x_off, x_stride (elements of x; multiples of 32), y_off, y_stride (floats),
-//           flags (1: add bias, 2: accumulate into y), ds_off (vec2 index of x's scales)
-// spec:     0 WG (threads), 1 NR (rows per workgroup)
-// grid:     x * z = ceil(n_out / NR) workgroups, y = tokens
+//           flags (1: add bias, 2: accumulate into y, 8: QOUT with norm, 16: x with sums
+//           of squares), ds_off (vec2 index of x's scales), ps_off (float index of x's
+//           sums of squares), o_ds_off, o_ps_off (the same in binding 4), eps
+// spec:     0 WG (threads of the workgroup), 1 NR (rows per row group), 2 NG (QOUT: row
+//           groups per workgroup, NR * NG == 32; WG / NG a multiple of the subgroup size)
+// grid:     x * z = ceil(n_out / (NR * NG)) workgroups, y = tokens
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #extension GL_KHR_shader_subgroup_basic : enable
+#extension GL_KHR_shader_subgroup_shuffle : enable
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_EXT_spirv_intrinsics : require
 
@@ -26,18 +38,35 @@
 #define W_COUNT 1
 #endif
 #include "types.glsl"
+#include "q8.glsl"
 
 layout(constant_id = 0) const uint WG = 128;
 layout(constant_id = 1) const uint NR = 2;
+#ifdef QOUT
+layout(constant_id = 2) const uint NG = 16;
+#else
+const uint NG = 1u;
+#endif
 layout(local_size_x_id = 0) in;
+const uint GT = WG / NG;  // threads per row group
+const uint RW = NR * NG;  // rows per workgroup
 
 layout(binding = 1) readonly buffer XQ { uvec4 xq[]; };
 layout(binding = 1) readonly buffer XDS { vec2 xds[]; };
+layout(binding = 1) readonly buffer XPS { float xps[]; };
 layout(binding = 2) buffer Y { float y[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
+#ifdef QOUT
+layout(binding = 4) writeonly buffer OQ { uint oq[]; };
+layout(binding = 4) writeonly buffer ODS { vec2 ods[]; };
+layout(binding = 4) writeonly buffer OPS { float ops[]; };
+layout(binding = 5) readonly buffer NormW { float norm_w[]; };
+#endif
 
 layout(push_constant) uniform Push {
-  uint n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags, ds_off;
+  uint n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags, ds_off, ps_off,
+      o_ds_off, o_ps_off;
+  float eps;
 } p;
 
 // OpSDot with PackedVectorFormat4x8Bit: sum of the products of the four signed bytes.
@@ -60,9 +89,10 @@ int dot16(uvec4 a, uvec4 b) {
 #error "mul_mvq supports Q8_0, Q4_K and Q6_K"
 #endif
 
-// per-subgroup partial sums of each row (subgroups have at least 4 invocations)
+// per-subgroup partial sums of each row of each weight (subgroups have at least 4
+// invocations)
 const uint NSG = WG / 4u;
-shared float red[NR * NSG];
+shared float red[W_COUNT * NR * NSG];
 
 // The x values chunk c of a block multiplies: 16 int8 for the low and the high nibbles
 // (Q8_0: lo only) and the (d, s) of their blocks. b: x block where the weight block starts.
@@ -136,13 +166,96 @@ float chunk_dot(uint w, uint blk, uint c, XChunk x) {
 #endif
 }
 
+// Sum of each row's per-subgroup partials, for thread tid < RW (row group tid / NR, row
+// tid % NR); the row group's subgroups are consecutive (GT a multiple of the subgroup size
+// when NG > 1).
+float row_total(uint tid, uint w) {
+  const uint spg = NG == 1u ? gl_NumSubgroups : GT / gl_SubgroupSize;
+  const uint r = (w * NR + tid % NR) * NSG, s0 = (tid / NR) * spg;
+  float s = 0.0;
+  for (uint i = 0u; i < spg; ++i) s += red[r + s0 + i];
+  return s;
+}
+
+// the per-subgroup sums of acc (weight w's rows) into red
+void reduce_rows(float acc[NR], uint w) {
+  [[unroll]] for (uint r = 0u; r < NR; ++r) {
+    float s = subgroupAdd(acc[r]);
+    if (subgroupElect()) red[(w * NR + r) * NSG + gl_SubgroupID] = s;
+  }
+}
+
+#ifdef QOUT
+shared float q_val[RW], q_sq[RW];
+
+// Thread tid < RW holds v (y, or y * norm_w) and sq (y^2) of row row0w + tid; the
+// workgroup's RW = 32 rows are one block of the quantized output row of token t.
+void quantize_out(uint tid, uint t, uint row0w, float v, float sq) {
+  const uint e = t * p.n_out + row0w;  // first element of the block
+  if (gl_SubgroupSize >= RW) {
+    // the block's values are in subgroup 0 (tid < RW; its other invocations add nothing)
+    if (gl_SubgroupID != 0u) return;
+    const bool mine = tid < RW;
+    const float d = subgroupMax(mine ? abs(v) : 0.0) / 127.0;
+    const float id = d > 0.0 ? 1.0 / d : 0.0;
+    const int q = mine ? int(roundEven(v * id)) : 0;
+    const int sum = subgroupAdd(q);
+    const float ss = subgroupAdd(mine ? sq : 0.0);
+    // four neighbouring bytes into one word (byte k = value k), as q8_word packs them
+    uint w = (uint(q) & 0xFFu) << (8u * (tid & 3u));
+    w |= subgroupShuffleXor(w, 1u);
+    w |= subgroupShuffleXor(w, 2u);
+    if (mine && (tid & 3u) == 0u) oq[e / 4u + tid / 4u] = w;
+    if (tid == 0u) {
+      ods[p.o_ds_off + e / 32u] = vec2(d, d * float(sum));
+      if ((p.flags & 8u) != 0u) ops[p.o_ps_off + e / 32u] = ss;
+    }
+    return;
+  }
+  // smaller subgroups: through shared memory
+  if (tid < RW) {
+    q_val[tid] = v;
+    q_sq[tid] = sq;
+  }
+  barrier();
+  if (tid < RW / 4u) {
+    float amax = 0.0;
+    for (uint i = 0u; i < RW; ++i) amax = max(amax, abs(q_val[i]));
+    const float d = amax / 127.0;
+    const float id = d > 0.0 ? 1.0 / d : 0.0;
+    int unused = 0;
+    oq[e / 4u + tid] = q8_word(vec4(q_val[4u * tid], q_val[4u * tid + 1u], q_val[4u * tid + 2u],
+                                    q_val[4u * tid + 3u]), id, unused);
+    if (tid == 0u) {
+      int sum = 0;
+      float ss = 0.0;
+      for (uint i = 0u; i < RW; ++i) {
+        sum += int(roundEven(q_val[i] * id));
+        ss += q_sq[i];
+      }
+      ods[p.o_ds_off + e / 32u] = vec2(d, d * float(sum));
+      if ((p.flags & 8u) != 0u) ops[p.o_ps_off + e / 32u] = ss;
+    }
+  }
+}
+#endif
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
-  const uint row0 = (gl_WorkGroupID.z * gl_NumWorkGroups.x + gl_WorkGroupID.x) * NR;
-  if (row0 >= p.n_out) return;  // whole workgroup leaves together
-  const uint xe = p.x_off + gl_WorkGroupID.y * p.x_stride;  // first x element of the token
+  const uint wrow0 = (gl_WorkGroupID.z * gl_NumWorkGroups.x + gl_WorkGroupID.x) * RW;
+  if (wrow0 >= p.n_out) return;  // whole workgroup leaves together
+  const uint gt = tid % GT;                  // thread of the row group
+  const uint row0 = wrow0 + (tid / GT) * NR;  // the row group's first row
+  const uint t = gl_WorkGroupID.y;
+  const uint xe = p.x_off + t * p.x_stride;  // first x element of the token
   const uint qb = xe / 16u, db = p.ds_off + xe / 32u;
   const uint n_chunks = p.B * CPB;
+  // flags & 16: this thread's share of the sums of squares of x (summed at the end)
+  const bool x_rms = (p.flags & 16u) != 0u;
+  float x_ss = 0.0;
+  if (x_rms)
+    for (uint i = gl_SubgroupInvocationID; i < p.n_in / 32u; i += gl_SubgroupSize)
+      x_ss += xps[p.ps_off + xe / 32u + i];
   float acc[NR];
 #ifdef GLU
   float acc_up[NR];
@@ -153,7 +266,7 @@ void main() {
     acc_up[r] = 0.0;
 #endif
   }
-  for (uint ch = tid; ch < n_chunks; ch += WG) {
+  for (uint ch = gt; ch < n_chunks; ch += GT) {
     const uint blk = ch / CPB, c = ch % CPB;
     // x block of the chunk's block start (Q8_0: one x block; K-quants: eight)
     const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
@@ -165,43 +278,34 @@ void main() {
 #endif
     }
   }
+  // every subgroup sums the whole x row's squares itself (no barrier needed)
+  const float x_scale = x_rms ? 1.0 / sqrt(subgroupAdd(x_ss) / float(p.n_in) + p.eps) : 1.0;
 
+  const uint row = wrow0 + tid;
+  const bool live = tid < RW && row < p.n_out;
+  float res = 0.0;
 #ifdef GLU
-  // reduce gate and up in two passes over the shared array
-  [[unroll]] for (uint r = 0u; r < NR; ++r) {
-    float s = subgroupAdd(acc[r]);
-    if (subgroupElect()) red[r * NSG + gl_SubgroupID] = s;
-  }
+  reduce_rows(acc, 0u);
+  reduce_rows(acc_up, 1u);
   barrier();
-  float gate = 0.0;
-  if (tid < NR) {
-    for (uint i = 0u; i < gl_NumSubgroups; ++i) gate += red[tid * NSG + i];
-  }
-  barrier();
-  [[unroll]] for (uint r = 0u; r < NR; ++r) {
-    float s = subgroupAdd(acc_up[r]);
-    if (subgroupElect()) red[r * NSG + gl_SubgroupID] = s;
-  }
-  barrier();
-  if (tid < NR && row0 + tid < p.n_out) {
-    float up = 0.0;
-    for (uint i = 0u; i < gl_NumSubgroups; ++i) up += red[tid * NSG + i];
-    y[p.y_off + gl_WorkGroupID.y * p.y_stride + row0 + tid] = gate / (1.0 + exp(-gate)) * up;
+  if (live) {
+    const float gate = row_total(tid, 0u) * x_scale, up = row_total(tid, 1u) * x_scale;
+    res = gate / (1.0 + exp(-gate)) * up;
+    y[p.y_off + t * p.y_stride + row] = res;
   }
 #else
-  [[unroll]] for (uint r = 0u; r < NR; ++r) {
-    float s = subgroupAdd(acc[r]);
-    if (subgroupElect()) red[r * NSG + gl_SubgroupID] = s;
-  }
+  reduce_rows(acc, 0u);
   barrier();
-  if (tid < NR && row0 + tid < p.n_out) {
-    float s = 0.0;
-    for (uint i = 0u; i < gl_NumSubgroups; ++i) s += red[tid * NSG + i];
-    uint row = row0 + tid;
-    uint yi = p.y_off + gl_WorkGroupID.y * p.y_stride + row;
-    if ((p.flags & 1u) != 0u) s += bias[row];
-    if ((p.flags & 2u) != 0u) s += y[yi];
-    y[yi] = s;
+  if (live) {
+    res = row_total(tid, 0u) * x_scale;
+    uint yi = p.y_off + t * p.y_stride + row;
+    if ((p.flags & 1u) != 0u) res += bias[row];
+    if ((p.flags & 2u) != 0u) res += y[yi];
+    y[yi] = res;
   }
+#endif
+#ifdef QOUT
+  const bool norm = (p.flags & 8u) != 0u;
+  quantize_out(tid, t, wrow0, live && norm ? res * norm_w[row] : res, res * res);
 #endif
 }

@@ -419,6 +419,91 @@ TEST(VulkanOps, MulMvqInt8Activations) {
   });
 }
 
+// One mul_mvq with a quantized output (MvqIo::out) followed by a matvec that reads it, on
+// `o`: glu false: x += W a (accumulate) with y * norm_w quantized and its sums of squares
+// kept, the consumer applying the rms (x_rms); glu true: g = silu(Wg a) * (Wu a) quantized.
+// The reference path writes y alone and quantizes it with quantize_q8 (norm in the shader).
+void check_mvq_out(Ops& o, Type t, Type t2, bool glu, std::mt19937& rng) {
+  const int64_t n_in = 256, n_out = 512, n_out2 = 37, n_tok = 2;
+  HostWeight w = random_weight(t, n_in, n_out, rng), wu = random_weight(t, n_in, n_out, rng);
+  HostWeight w2 = random_weight(t2, n_out, n_out2, rng);
+  auto a = random_vec(size_t(n_in * n_tok), rng, 2.f);
+  auto y0 = random_vec(size_t(n_out * n_tok), rng, 3.f);
+  auto norm_w = random_vec(size_t(n_out), rng);
+  auto up = [&](const std::vector<float>& v, const char* what) { return o.upload_f32(v.data(), v.size(), what); };
+  GpuWeight g = o.upload_weight(w.view, "w"), gu = o.upload_weight(wu.view, "up");
+  GpuWeight g2 = o.upload_weight(w2.view, "w2");
+  ASSERT_TRUE(o.mvqo_supported(g, glu));
+  Buffer *ab = up(a, "a"), *nb = up(norm_w, "norm"), *yb = up(y0, "y"), *yb_ref = up(y0, "y ref");
+  Buffer* zb = o.mem().device_buffer(size_t(n_out2 * n_tok) * 4, "z");
+  Buffer* zb_ref = o.mem().device_buffer(size_t(n_out2 * n_tok) * 4, "z ref");
+  const Q8Act a8 = o.alloc_q8(uint32_t(n_in * n_tok), "a int8");
+  const Q8Act y8 = o.alloc_q8(uint32_t(n_out * n_tok), "y int8");
+  const Q8Act y8_ref = o.alloc_q8(uint32_t(n_out * n_tok), "y int8 ref");
+  const uint32_t ni = uint32_t(n_in), no = uint32_t(n_out), nt = uint32_t(n_tok);
+  const float eps = 1e-5f;
+  const MatArgs args{nullptr, 0, ni, yb, 0, no, nullptr, !glu};
+  MatArgs args_ref = args;
+  args_ref.y = yb_ref;
+  o.ctx().run_now([&](VkCommandBuffer cb) {
+    o.quantize_q8(cb, *ab, 0, ni, ni, nt, a8, nullptr, eps);
+    o.barrier(cb);
+    const MvqIo io{false, eps, &y8, glu ? nullptr : nb};
+    if (glu) {
+      o.mul_mvq_glu_q8(cb, g, gu, a8, args, nt, io);
+      o.mul_mvq_glu_q8(cb, g, gu, a8, args_ref, nt);
+    } else {
+      o.mul_mvq_q8(cb, g, a8, args, nt, io);
+      o.mul_mvq_q8(cb, g, a8, args_ref, nt);
+    }
+    o.barrier(cb);
+    o.quantize_q8(cb, *yb_ref, 0, no, no, nt, y8_ref, glu ? nullptr : nb, eps);
+    o.barrier(cb);
+    o.mul_mvq_q8(cb, g2, y8, {nullptr, 0, no, zb, 0, uint32_t(n_out2)}, nt, {!glu, eps});
+    o.mul_mvq_q8(cb, g2, y8_ref, {nullptr, 0, no, zb_ref, 0, uint32_t(n_out2)}, nt);
+  });
+  auto get = [&](const Buffer& b, size_t n) {
+    std::vector<float> v(n);
+    o.mem().download(b, 0, v.data(), n * 4);
+    return v;
+  };
+  // y itself as the plain matvec writes it (only the summation order may differ)
+  EXPECT_LT(nmse(get(*yb, y0.size()), get(*yb_ref, y0.size())), kMatTol);
+  // the consumer's result as if y had gone through quantize_q8 (with the norm)
+  const size_t nz = size_t(n_out2 * n_tok);
+  EXPECT_LT(nmse(get(*zb, nz), get(*zb_ref, nz)), kMvqTol);
+}
+
+TEST(VulkanOps, MulMvqQuantizedOutput) {
+  REQUIRE_VULKAN();
+  if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
+  std::mt19937 rng(37);
+  // the default row groups (Q4_K 32 x 2 rows, Q6_K/Q8_0 32 x 1) and wider ones
+  Tuning wide;
+  for (auto* s : {&wide.mvqo_q4_k, &wide.mvqo_q6_k, &wide.mvqo_q8_0}) *s = {64, 4, 64, 2};
+  Ops alt(0, &wide);
+  for (Ops* o : {ops(), &alt})
+    for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K})
+      for (bool glu : {false, true}) {
+        SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + (glu ? " glu" : " residual") +
+                     " row group " + std::to_string(o->pipes().tuning().mvqo_q4_k.wg));
+        check_mvq_out(*o, t, t == Type::kQ8_0 ? Type::kQ4_K : Type::kQ8_0, glu, rng);
+      }
+  // refused: a row count off the 32-row blocks, or the buffer x is read from
+  std::mt19937 r2(5);
+  HostWeight w = random_weight(Type::kQ8_0, 64, 40, r2);
+  GpuWeight g = ops()->upload_weight(w.view, "q8_0 40 rows");
+  EXPECT_FALSE(ops()->mvqo_supported(g));
+  const Q8Act xq = ops()->alloc_q8(64, "x int8"), yq = ops()->alloc_q8(64, "y int8");
+  Buffer* yb = ops()->mem().device_buffer(64 * 4, "y");
+  HostWeight w32 = random_weight(Type::kQ8_0, 64, 32, r2);
+  GpuWeight g32 = ops()->upload_weight(w32.view, "q8_0 32 rows");
+  ops()->ctx().run_now([&](VkCommandBuffer cb) {
+    EXPECT_THROW(ops()->mul_mvq_q8(cb, g, xq, {nullptr, 0, 64, yb, 0, 40}, 1, {false, 0.f, &yq}), Error);
+    EXPECT_THROW(ops()->mul_mvq_q8(cb, g32, xq, {nullptr, 0, 64, yb, 0, 32}, 1, {false, 0.f, &xq}), Error);
+  });
+}
+
 TEST(VulkanOps, GetRowsEveryType) {
   REQUIRE_VULKAN();
   std::mt19937 rng(5);

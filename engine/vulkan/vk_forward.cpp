@@ -73,7 +73,9 @@ class BackendImpl final : public Backend {
   std::vector<LayerGpu> layers_;
   Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
   Buffer *params_, *tokens_, *readback_;
-  Q8Act xq_;  // int8 activations for mul_mvq_q8 (decode-sized batches, Tuning::use_mvq)
+  // int8 activations for mul_mvq_q8 (decode-sized batches, Tuning::use_mvq): xq_ feeds
+  // q/k/v, gate/up and the output; xq2_ feeds wo and down
+  Q8Act xq_, xq2_;
   Buffer* counters_ = nullptr;  // attn_fused's split counters (zeroed once)
   bool owns_output_ = true;  // every layer here: output norm and matrix too
   using Key = std::tuple<uint32_t, Out, uint32_t>;
@@ -152,6 +154,7 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
     const uint32_t widest = uint32_t(std::max({n_embd, q_dim, hp_.n_ff}));
     const uint32_t rows = uint32_t(std::min<size_t>(mb, kMmMinTokens - 1));
     xq_ = ops_->alloc_q8((widest + 31) / 32 * 32 * rows, "activations int8");
+    xq2_ = ops_->alloc_q8((widest + 31) / 32 * 32 * rows, "activations int8 (wo, down)");
   }
   counters_ = m.device_buffer(size_t(Ops::kAttnFusedMaxTokens) * size_t(hp_.n_head) * 4,
                              "attention split counters");
@@ -196,24 +199,35 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   const AttnPush ap{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, n_split,
                     1.0f / std::sqrt(float(hd))};
   // with Tuning::use_mvq, decode-sized batches take the int8-activation matvec where every
-  // weight of a step allows it: quantize_q8 (with the rms_norm where one precedes) replaces
-  // the norm dispatch, its int8 rows feed mul_mvq_q8
+  // weight of a step allows it. Its int8 rows come from the step before where that step is
+  // a matvec too (MvqIo::out): wo and down write x * (the next norm weight) into xq_ along
+  // with x (the next matvec applies the norm's 1/rms, MvqIo::x_rms), gate/up writes g into
+  // xq2_, attn_fused writes its output into xq2_; elsewhere quantize_q8 (with the rms norm
+  // where one precedes) makes them, a stage of its own.
   const bool small = n < kMmMinTokens;
   const bool mvq = small && xq_.buf != nullptr;
   auto q8 = [&](const GpuWeight& w) { return mvq && o.mvq_supported(w); };
+  auto q8_qkv = [&](const LayerGpu& L) { return q8(L.wq) && q8(L.wk) && q8(L.wv); };
   const float eps = hp_.norm_eps;
-  // quantize n rows of `width` floats of `src` (at element `off`) into xq_, then a barrier
-  auto quantize = [&](const Buffer& src, uint32_t off, uint32_t width, const Buffer* norm) {
-    o.quantize_q8(cb, src, off, width, width, n, xq_, norm, eps);
+  // quantize n rows of `width` floats of `src` into dst, then a barrier
+  auto quantize = [&](const Buffer& src, uint32_t width, const Q8Act& dst, const Buffer* norm) {
+    o.quantize_q8(cb, src, 0, width, width, n, dst, norm, eps);
     o.barrier(cb);
   };
-  for (const LayerGpu& L : layers_) {
+  // the logits take the int8 matvec (the last row only unless all_logits)
+  const bool all_logits = out == Out::kAllLogits;
+  const uint32_t rows = all_logits ? n : 1;
+  const bool out_q8 = out != Out::kHidden && rows < kMmMinTokens && xq_.buf && o.mvq_supported(output_);
+  bool x_ready = false;  // xq_ holds x * the next norm weight, with sums of squares
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const LayerGpu& L = layers_[li];
     // q, k, v = W rms_norm(x) * attn_norm + b      [n, q_dim], [n, kv_dim], [n, kv_dim]
-    if (q8(L.wq) && q8(L.wk) && q8(L.wv)) {
-      quantize(*x_, 0, n_embd, L.attn_norm);
-      o.mul_mvq_q8(cb, L.wq, xq_, {nullptr, 0, n_embd, q_, 0, q_dim, L.bq}, n);
-      o.mul_mvq_q8(cb, L.wk, xq_, {nullptr, 0, n_embd, k_, 0, kv_dim, L.bk}, n);
-      o.mul_mvq_q8(cb, L.wv, xq_, {nullptr, 0, n_embd, v_, 0, kv_dim, L.bv}, n);
+    if (q8_qkv(L)) {
+      if (!x_ready) quantize(*x_, n_embd, xq_, L.attn_norm);
+      const MvqIo in{x_ready, eps};
+      o.mul_mvq_q8(cb, L.wq, xq_, {nullptr, 0, n_embd, q_, 0, q_dim, L.bq}, n, in);
+      o.mul_mvq_q8(cb, L.wk, xq_, {nullptr, 0, n_embd, k_, 0, kv_dim, L.bk}, n, in);
+      o.mul_mvq_q8(cb, L.wv, xq_, {nullptr, 0, n_embd, v_, 0, kv_dim, L.bv}, n, in);
     } else {
       o.rms_norm(cb, *x_, 0, *L.attn_norm, *h_, 0, n, n_embd, eps);  // h [n, n_embd]
       o.barrier(cb);
@@ -222,14 +236,14 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       o.matmul(cb, L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv}, n);
     }
     o.barrier(cb);
-    // with attn_fused's int8 output, wo reads it straight from xq_
+    // with attn_fused's int8 output, wo reads it straight from xq2_
     const bool q8_att = small && q8(L.wo) && hd % 32 == 0;
     if (small) {
       // RoPE, cache store and attention (att [n, q_dim]) in one dispatch
       AttnFusedPush fp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
                        uint32_t(hp_.rope_mode), n_split, q8_att ? 1u : 0u,
-                       q8_att ? xq_.ds_off() : 0u, ap.scale};
-      o.attention_fused(cb, {q_, k_, v_, L.kcache, L.vcache, q8_att ? xq_.buf : att_, part_,
+                       q8_att ? xq2_.ds_off() : 0u, ap.scale};
+      o.attention_fused(cb, {q_, k_, v_, L.kcache, L.vcache, q8_att ? xq2_.buf : att_, part_,
                              counters_, params_, inv_freq_}, fp, n);
       o.barrier(cb);
     } else {
@@ -241,18 +255,26 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       o.barrier(cb);
     }
     // x += wo att                                                   [n, n_embd]
+    const bool fuse = small && L.w_gate.type == L.w_up.type;
+    const bool glu_q8 = fuse && q8(L.w_gate);
     const MatArgs wo_args{att_, 0, q_dim, x_, 0, n_embd, nullptr, true};
     if (q8(L.wo)) {
-      if (!q8_att) quantize(*att_, 0, q_dim, nullptr);
-      o.mul_mvq_q8(cb, L.wo, xq_, wo_args, n);
+      if (!q8_att) quantize(*att_, q_dim, xq2_, nullptr);
+      MvqIo io;
+      if (glu_q8 && o.mvqo_supported(L.wo)) io.out = &xq_, io.out_norm = L.ffn_norm;
+      o.mul_mvq_q8(cb, L.wo, xq2_, wo_args, n, io);
+      x_ready = io.out != nullptr;
     } else
       o.matmul(cb, L.wo, wo_args, n);
     o.barrier(cb);
     // g = silu(w_gate h) * (w_up h), h = rms_norm(x) * ffn_norm      [n, n_ff]
-    const bool fuse = small && L.w_gate.type == L.w_up.type;
-    if (fuse && q8(L.w_gate)) {
-      quantize(*x_, 0, n_embd, L.ffn_norm);
-      o.mul_mvq_glu_q8(cb, L.w_gate, L.w_up, xq_, {nullptr, 0, n_embd, g_, 0, n_ff}, n);
+    bool g_ready = false;  // xq2_ holds g
+    if (glu_q8) {
+      if (!x_ready) quantize(*x_, n_embd, xq_, L.ffn_norm);
+      MvqIo io{x_ready, eps};
+      if (q8(L.w_down) && o.mvqo_supported(L.w_gate, true)) io.out = &xq2_;
+      o.mul_mvq_glu_q8(cb, L.w_gate, L.w_up, xq_, {nullptr, 0, n_embd, g_, 0, n_ff}, n, io);
+      g_ready = io.out != nullptr;
     } else {
       o.rms_norm(cb, *x_, 0, *L.ffn_norm, *h_, 0, n, n_embd, eps);
       o.barrier(cb);
@@ -265,12 +287,20 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
         o.silu_mul(cb, *g_, *u_, *g_, n * n_ff);
       }
     }
+    x_ready = false;
     o.barrier(cb);
     // x += w_down g                                                 [n, n_embd]
     const MatArgs down_args{g_, 0, n_ff, x_, 0, n_embd, nullptr, true};
     if (q8(L.w_down)) {
-      quantize(*g_, 0, n_ff, nullptr);
-      o.mul_mvq_q8(cb, L.w_down, xq_, down_args, n);
+      if (!g_ready) quantize(*g_, n_ff, xq2_, nullptr);
+      // x * the next norm for the next layer's q/k/v or the output
+      const bool last = li + 1 == layers_.size();
+      const Buffer* next_norm = last ? (out_q8 ? output_norm_ : nullptr)
+                                     : (q8_qkv(layers_[li + 1]) ? layers_[li + 1].attn_norm : nullptr);
+      MvqIo io;
+      if (next_norm && o.mvqo_supported(L.w_down)) io.out = &xq_, io.out_norm = next_norm;
+      o.mul_mvq_q8(cb, L.w_down, xq2_, down_args, n, io);
+      x_ready = io.out != nullptr;
     } else
       o.matmul(cb, L.w_down, down_args, n);
     o.barrier(cb);
@@ -287,13 +317,15 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     return cb;
   }
   // logits = output (rms_norm(x) * output_norm), last row only unless all_logits
-  const bool all_logits = out == Out::kAllLogits;
-  const uint32_t rows = all_logits ? n : 1;
   const uint32_t off = all_logits ? 0 : (n - 1) * n_embd;
-  if (rows < kMmMinTokens && xq_.buf && o.mvq_supported(output_)) {
-    o.quantize_q8(cb, *x_, off, n_embd, n_embd, rows, xq_, output_norm_, eps);
-    o.barrier(cb);
-    o.mul_mvq_q8(cb, output_, xq_, {nullptr, 0, n_embd, logits_, 0, n_vocab}, rows);
+  if (out_q8) {
+    if (!x_ready) {
+      o.quantize_q8(cb, *x_, off, n_embd, n_embd, rows, xq_, output_norm_, eps);
+      o.barrier(cb);
+    }
+    // x_ready: all n rows are in xq_; else the `rows` rows from element 0
+    o.mul_mvq_q8(cb, output_, xq_, {nullptr, x_ready ? off : 0u, n_embd, logits_, 0, n_vocab},
+                 rows, {x_ready, eps});
   } else {
     o.rms_norm(cb, *x_, off, *output_norm_, *h_, off, rows, n_embd, eps);
     o.barrier(cb);

@@ -46,6 +46,16 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   t.mvq_rows_q6_k = cpu ? 4 : 1;
   t.mvq_wg_q8_0 = cpu ? 64 : 128;
   t.mvq_rows_q8_0 = cpu ? 4 : 1;
+  // matvecs that also quantize their output (H100, bench_vulkan --mvqo-sweep, us per
+  // stage with its barrier; plain mul_mvq + the 3.9 us quantize_q8 stage it replaces in
+  // brackets): Q4_K 64/2 down 16.3 (19.1) wo 8.4 (10.9), gate/up 32/4 27.9 (30.7); Q6_K
+  // 64/2 down 22.0 (24.8) wo 10.2 (12.9), gate/up at best 43.8 (41.0): not used; Q8_0
+  // 32/1 down 27.6 (27.9) wo 10.8 (13.2) gate/up 45.7 (47.1)
+  if (!cpu) {
+    t.mvqo_q4_k = {64, 2, 32, 4};
+    t.mvqo_q6_k = {64, 2, 32, 0};
+    t.mvqo_q8_0 = {32, 1, 32, 1};
+  }
   t.wg_small = 64;
   // decode attention: a tile of 256 keys in one pass (fewer dependent load rounds)
   t.attn_wg = cpu ? 64 : 256;
@@ -148,11 +158,21 @@ bool Ops::mvq_supported(const GpuWeight& w) const {
          (w.type == Type::kQ8_0 || w.type == Type::kQ4_K || w.type == Type::kQ6_K);
 }
 
+bool Ops::mvqo_supported(const GpuWeight& w, bool glu) const {
+  if (!mvq_supported(w) || w.n_out % 32 != 0) return false;
+  const auto [gt, rows] =
+      mvqo_shape(pipes_->tuning(), w.type == Type::kQ6_K, w.type == Type::kQ8_0, glu);
+  const uint32_t sg = ctx_->caps.subgroup_size;
+  return rows > 0 && 32 % rows == 0 && sg > 0 && gt % sg == 0 &&
+         gt * (32 / rows) <= ctx_->caps.props.limits.maxComputeWorkGroupInvocations &&
+         gt * (32 / rows) <= ctx_->caps.props.limits.maxComputeWorkGroupSize[0];
+}
+
 Q8Act Ops::alloc_q8(uint32_t capacity, const std::string& what) {
   if (capacity == 0 || capacity % 32 != 0)
     throw Error("Vulkan: a quantized activation buffer needs a positive multiple of 32 elements (" +
                 what + ": " + std::to_string(capacity) + ")");
-  return {mem_->device_buffer(uint64_t(capacity) / 32 * 40, what), capacity};
+  return {mem_->device_buffer(uint64_t(capacity) / 32 * 44, what), capacity};
 }
 
 void Ops::quantize_q8(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, uint32_t x_stride,
@@ -173,22 +193,22 @@ void Ops::quantize_q8(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, uint3
 }
 
 void Ops::mul_mvq_q8(VkCommandBuffer cb, const GpuWeight& w, const Q8Act& x, const MatArgs& a,
-                     uint32_t n_tokens) {
-  mvq_dispatch(cb, w, nullptr, x, a, n_tokens);
+                     uint32_t n_tokens, const MvqIo& io) {
+  mvq_dispatch(cb, w, nullptr, x, a, n_tokens, io);
 }
 
 void Ops::mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
-                         const Q8Act& x, const MatArgs& a, uint32_t n_tokens) {
+                         const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io) {
   if (gate.type != up.type || gate.n_in != up.n_in || gate.n_out != up.n_out)
     throw Error("Vulkan: fused gate/up needs equal types and shapes");
   MatArgs plain = a;
   plain.bias = nullptr;
   plain.accumulate = false;
-  mvq_dispatch(cb, gate, &up, x, plain, n_tokens);
+  mvq_dispatch(cb, gate, &up, x, plain, n_tokens, io);
 }
 
 void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
-                       const Q8Act& x, const MatArgs& a, uint32_t n_tokens) {
+                       const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io) {
   if (!mvq_supported(w))
     throw Error(std::string("Vulkan: mul_mvq does not take a ") + type_suffix(w.type) +
                 " weight of row length " + std::to_string(w.n_in) +
@@ -198,16 +218,37 @@ void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* 
     throw Error("Vulkan: mul_mvq x rows (x_off " + std::to_string(a.x_off) + ", x_stride " +
                 std::to_string(a.x_stride) + ") must start on blocks of 32 inside the " +
                 std::to_string(x.capacity) + " quantized elements");
-  const Pipeline& p = pipes_->get(std::string(up ? "mul_mvq_glu_" : "mul_mvq_") + type_suffix(w.type));
+  if (io.out) {
+    if (!mvqo_supported(w, up != nullptr))
+      throw Error(std::string("Vulkan: mul_mvq cannot quantize the output of a ") +
+                  type_suffix(w.type) + " weight of " + std::to_string(w.n_out) +
+                  " rows (needs a multiple of 32 and a workgroup shape the device takes)");
+    if (io.out->buf == x.buf)
+      throw Error("Vulkan: mul_mvq cannot quantize its output into the buffer it reads x from");
+    if (uint64_t(w.n_out) * n_tokens > io.out->capacity)
+      throw Error("Vulkan: mul_mvq output of " + std::to_string(n_tokens) + " rows of " +
+                  std::to_string(w.n_out) + " exceeds the quantized buffer's " +
+                  std::to_string(io.out->capacity) + " elements");
+  }
+  const std::string kind = std::string(io.out ? "mul_mvqo" : "mul_mvq") + (up ? "_glu_" : "_");
+  const Pipeline& p = pipes_->get(kind + type_suffix(w.type));
   MulMvPush mv;
   MatArgs qa = a;
   qa.x = x.buf;
   mat_push(w, qa, &mv);
+  const uint32_t flags = mv.flags | (io.out && io.out_norm ? 8u : 0u) | (io.x_rms ? 16u : 0u);
   MulMvqPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride,
-                mv.y_off, mv.y_stride, mv.flags, x.ds_off()};
+                mv.y_off, mv.y_stride, flags, x.ds_off(), x.ps_off(),
+                io.out ? io.out->ds_off() : 0u, io.out ? io.out->ps_off() : 0u, io.eps};
+  std::vector<BufRef> bufs = mat_bufs(w, up, qa);
+  if (io.out) {
+    bufs.push_back({io.out->buf});
+    bufs.push_back({io.out_norm ? io.out_norm : dummy_});
+  }
+  const uint32_t rows = io.out ? 32u : p.spec[1];  // rows per workgroup
   uint32_t gx, gz;
-  grid_rows(uint32_t((w.n_out + p.spec[1] - 1) / p.spec[1]), &gx, &gz);
-  pipes_->dispatch(cb, p, mat_bufs(w, up, qa), &pc, gx, n_tokens, gz);
+  grid_rows(uint32_t((w.n_out + rows - 1) / rows), &gx, &gz);
+  pipes_->dispatch(cb, p, bufs, &pc, gx, n_tokens, gz);
 }
 
 void Ops::mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {

@@ -34,12 +34,29 @@ struct MatArgs {
 
 // Activations quantized to 8 bits per block of 32 (quantize_q8 -> mul_mvq_q8): the int8
 // values of `capacity` elements, row t of a quantize_q8 call at element t * n, then
-// (d, d * sum q) per block as two f32 (shaders/quantize_q8.comp).
+// (d, d * sum q) per block as two f32 (shaders/quantize_q8.comp), then one f32 per block
+// (the sum of squares a mul_mvq with MvqIo::out_norm keeps for MvqIo::x_rms).
 struct Q8Act {
   Buffer* buf = nullptr;
   uint32_t capacity = 0;  // elements, a multiple of 32
   // vec2 index of the first block's (d, s) (the push constant ds_off)
   uint32_t ds_off() const { return capacity / 8; }
+  // float index of the first block's sum of squares
+  uint32_t ps_off() const { return capacity / 32 * 10; }
+};
+
+// The int8 matvec's optional input and output steps (mul_mvq_q8, mul_mvq_glu_q8):
+// - x_rms: x was written as `out` of an earlier call with out_norm (blocks of x * norm_w,
+//   their d from the unnormalized values, and sums of squares): W x is scaled by
+//   1 / sqrt(mean(x^2) + eps), which gives W (rms_norm(x) * norm_w) without a norm pass.
+// - out: y's rows are also quantized into `out` (row t at element t * n_out), times
+//   out_norm when set (keeping the sums of squares for x_rms); needs mvqo_supported(w).
+//   `out` must not be the buffer x is read from.
+struct MvqIo {
+  bool x_rms = false;
+  float eps = 0.f;
+  const Q8Act* out = nullptr;
+  const Buffer* out_norm = nullptr;
 };
 
 // Timestamps of one recorded command buffer: stamp 0 at the start, stamp i + 1 after the
@@ -78,6 +95,10 @@ class Ops {
   // Whether mul_mvq takes w: Q8_0/Q4_K/Q6_K, n_in a multiple of 32, device OpSDot
   // (whether the forward pass uses it is Tuning::use_mvq).
   bool mvq_supported(const GpuWeight& w) const;
+  // Whether mul_mvq can also quantize its output (MvqIo::out): mvq_supported, n_out a
+  // multiple of 32 and the type's mul_mvqo workgroup shape fits the device.
+  // glu: for mul_mvq_glu_q8 (w the gate).
+  bool mvqo_supported(const GpuWeight& w, bool glu = false) const;
   // A device buffer for `capacity` quantized activation elements.
   Q8Act alloc_q8(uint32_t capacity, const std::string& what);
   // out row t = q8(x'[t]) for t < n_tokens, x'[t] = the n floats at x_off + t * x_stride,
@@ -89,10 +110,10 @@ class Ops {
   // y[t] = W x[t] with int8 activations and integer dots: x rows from quantize_q8 at
   // element a.x_off + t * a.x_stride of `x` (a.x is ignored; multiples of 32).
   void mul_mvq_q8(VkCommandBuffer cb, const GpuWeight& w, const Q8Act& x, const MatArgs& a,
-                  uint32_t n_tokens);
+                  uint32_t n_tokens, const MvqIo& io = {});
   // y[t] = silu(Wg x[t]) * (Wu x[t]), x as in mul_mvq_q8.
   void mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
-                      const Q8Act& x, const MatArgs& a, uint32_t n_tokens);
+                      const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io = {});
   // y[t] = W x[t] with the tiled matrix-matrix shader.
   void mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
   // Whether the device runs mul_mm_cm (cooperative matrices, DeviceCaps::coopmat).
@@ -162,7 +183,7 @@ class Ops {
   std::vector<BufRef> mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const;
   void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
   void mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
-                    const Q8Act& x, const MatArgs& a, uint32_t n_tokens);
+                    const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io);
 
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Memory> mem_;

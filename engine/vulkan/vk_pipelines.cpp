@@ -9,7 +9,9 @@
 namespace petrel::vk {
 namespace {
 
-enum class Spec { kMvWg, kMvRows, kMvqWg, kMvqRows, kWgSmall, kWgLarge, kAttnWg };
+enum class Spec {
+  kMvWg, kMvRows, kMvqWg, kMvqRows, kMvqoWg, kMvqoRows, kMvqoGroups, kWgSmall, kWgLarge, kAttnWg
+};
 
 struct Row {
   const char* name;
@@ -27,6 +29,10 @@ const Row kTable[] = {
     {"mul_mv_glu", true, {2, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     {"mul_mvq", true, {1, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
     {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
+    {"mul_mvqo", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
+    {"mul_mvqo_glu", true, {2, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
     {"quantize_q8", false, {1, 1, 1}, sizeof(QuantizeQ8Push), {Spec::kWgLarge}},
     {"mul_mm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"mul_mm_cm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
@@ -56,15 +62,28 @@ const Row* find_row(std::string_view name) {
   return nullptr;
 }
 
+}  // namespace
+
+std::pair<uint32_t, uint32_t> mvqo_shape(const Tuning& t, bool q6_k, bool q8_0, bool glu) {
+  const Tuning::MvqoShape& s = q6_k ? t.mvqo_q6_k : q8_0 ? t.mvqo_q8_0 : t.mvqo_q4_k;
+  return glu ? std::make_pair(s.glu_wg, s.glu_rows) : std::make_pair(s.wg, s.rows);
+}
+
+namespace {
+
 uint32_t spec_value(Spec s, const Tuning& t, std::string_view name) {
   const bool k_quant = name.size() > 2 && name.substr(name.size() - 2) == "_k";
   const bool q6_k = name.size() > 4 && name.substr(name.size() - 4) == "q6_k";
   const bool q8_0 = name.size() > 4 && name.substr(name.size() - 4) == "q8_0";
+  const auto shape = mvqo_shape(t, q6_k, q8_0, name.find("_glu_") != std::string_view::npos);
   switch (s) {
     case Spec::kMvWg: return t.mv_wg;
     case Spec::kMvRows: return q6_k ? t.mv_rows_q6_k : k_quant ? t.mv_rows_k : t.mv_rows;
     case Spec::kMvqWg: return q6_k ? t.mvq_wg_q6_k : q8_0 ? t.mvq_wg_q8_0 : t.mvq_wg;
     case Spec::kMvqRows: return q6_k ? t.mvq_rows_q6_k : q8_0 ? t.mvq_rows_q8_0 : t.mvq_rows;
+    case Spec::kMvqoWg: return shape.second ? shape.first * (32 / shape.second) : 0;
+    case Spec::kMvqoRows: return shape.second;
+    case Spec::kMvqoGroups: return shape.second ? 32 / shape.second : 0;
     case Spec::kWgSmall: return t.wg_small;
     case Spec::kWgLarge: return t.wg_large;
     case Spec::kAttnWg: return t.attn_wg;

@@ -21,7 +21,9 @@ struct MulMvPush {
   uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags;
 };
 struct MulMvqPush {
-  uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags, ds_off;
+  uint32_t n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags, ds_off, ps_off,
+      o_ds_off, o_ps_off;
+  float eps;
 };
 struct QuantizeQ8Push {
   uint32_t n, x_off, x_stride, ds_off, flags;
@@ -66,6 +68,13 @@ struct Tuning {
   uint32_t mvq_rows = 2;   // mul_mvq rows per workgroup (Q4_K)
   uint32_t mvq_wg_q6_k = 128, mvq_rows_q6_k = 2;  // the same for Q6_K
   uint32_t mvq_wg_q8_0 = 128, mvq_rows_q8_0 = 2;  // and Q8_0
+  // mul_mvqo (mul_mvq whose workgroups own 32 rows and also write y quantized): threads
+  // of each row group and its rows (32 / rows groups per workgroup) for mul_mvqo and for
+  // mul_mvqo_glu, per type; rows 0: not used (quantize_q8 instead)
+  struct MvqoShape {
+    uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1;
+  };
+  MvqoShape mvqo_q4_k, mvqo_q6_k, mvqo_q8_0;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
   uint32_t cm_min_tokens = 32;  // ... from this many tokens (below: mul_mm)
@@ -73,6 +82,10 @@ struct Tuning {
   uint32_t attn_wg = 64;   // attn_fused (decode attention): keys per tile
   uint32_t wg_large = 256; // norms, element-wise
 };
+
+// mul_mvqo's (glu: mul_mvqo_glu's) row group for a weight type: (threads, rows); 32 / rows
+// groups per workgroup.
+std::pair<uint32_t, uint32_t> mvqo_shape(const Tuning& t, bool q6_k, bool q8_0, bool glu);
 
 struct Pipeline {
   std::string name;
