@@ -38,6 +38,7 @@ const uint MAX_FRESH = 8u;
 const uint MAX_HD = 256u;
 const uint WG_MIN = 32u;  // smallest workgroup (dims per thread: MAX_HD / WG_MIN)
 const uint MAX_SPLIT = 32u;
+const uint PF = 8u;  // V values per thread loaded ahead of the softmax
 
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer K { float k[]; };
@@ -164,10 +165,10 @@ void main() {
       const uint kb = (j * kv_dim + hk * hd) / 8u;
       float d = 0.0;
       uint i = 0u;
-      for (; i + 8u <= hd / 8u; i += 8u) {  // eight independent 16-byte loads in flight
-        uvec4 kk[8];
-        [[unroll]] for (uint u = 0u; u < 8u; ++u) kk[u] = kc[kb + i + u];
-        [[unroll]] for (uint u = 0u; u < 8u; ++u)
+      for (; i + 16u <= hd / 8u; i += 16u) {  // sixteen independent 16-byte loads in flight
+        uvec4 kk[16];
+        [[unroll]] for (uint u = 0u; u < 16u; ++u) kk[u] = kc[kb + i + u];
+        [[unroll]] for (uint u = 0u; u < 16u; ++u)
           d += dot(vec4(unpackHalf2x16(kk[u].x), unpackHalf2x16(kk[u].y)), q4[2u * (i + u)]) +
                dot(vec4(unpackHalf2x16(kk[u].z), unpackHalf2x16(kk[u].w)), q4[2u * (i + u) + 1u]);
       }
@@ -184,6 +185,18 @@ void main() {
         d += dot(unpackHalf2x16(kc[(kb + i) / 4u][(kb + i) % 4u]), vec2(qf[2u * i], qf[2u * i + 1u]));
       sc = d;
     }
+    // the first PF cached values of this thread's key group, loaded before the softmax
+    // so their latency overlaps it
+    const uint n_tile0 = min(WG, j1 - jt);
+    const uint n_cached0 = min(n_tile0, max(pos0, jt) - jt);
+    uvec4 vpre[PF];
+    if (wide && gi < NG) {
+      const uint vb = (jt * kv_dim + hk * hd) / 8u + lane;
+      [[unroll]] for (uint u = 0u; u < PF; ++u) {
+        const uint jj = gi + u * NG;
+        vpre[u] = jj < n_cached0 ? vc4[vb + jj * vs4] : uvec4(0u);
+      }
+    }
     const float mt = wg_max(sc);
     const float m_new = max(m, mt);
     const float pj = j < j1 ? exp(sc - m_new) : 0.0;
@@ -199,6 +212,15 @@ void main() {
     if (gi < NG) {
       uint jj = gi;
       if (wide) {
+        [[unroll]] for (uint u = 0u; u < PF; ++u) {
+          if (jj >= n_cached) break;
+          const float pu = ps[jj];
+          const vec2 h0 = unpackHalf2x16(vpre[u].x), h1 = unpackHalf2x16(vpre[u].y);
+          const vec2 h2 = unpackHalf2x16(vpre[u].z), h3 = unpackHalf2x16(vpre[u].w);
+          acc[0] += pu * h0.x; acc[1] += pu * h0.y; acc[2] += pu * h1.x; acc[3] += pu * h1.y;
+          acc[4] += pu * h2.x; acc[5] += pu * h2.y; acc[6] += pu * h3.x; acc[7] += pu * h3.y;
+          jj += NG;
+        }
         const uint vb = (jt * kv_dim + hk * hd) / 8u + lane;
         for (; jj + 3u * NG < n_cached; jj += 4u * NG) {  // four independent loads in flight
           uvec4 w[4];
