@@ -298,6 +298,20 @@ TEST(VulkanForward, Int8ActivationMatvecMatchesCpu) {
   run_and_compare(c, 3, 4, 4, true);
 }
 
+TEST(VulkanForward, Int8ActivationsAroundOtherTypes) {
+  // int8 matvecs next to steps that cannot take them (wo Q5_K, one layer's down Q5_K via
+  // the types here): the quantized activations one matvec leaves for the next must not be
+  // taken by a later one that expects another norm
+  const Config c{"llama", 40, 256, 3, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
+                 false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0, Type::kQ6_K, Type::kQ5_K,
+                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+  run_and_compare(c, 3, 4, 4, true);
+  const Config d{"llama", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
+                 false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0,
+                 Type::kQ4_K, Type::kQ4_K, Type::kQ5_K, Type::kQ4_K};
+  run_and_compare(d, 3, 4, 4, true);
+}
+
 TEST(VulkanForward, OtherBlockTypesMatchCpu) {
   const Config c{"llama", 33, 256, 1, 4, 4, 64, 256, 48, kernels::RopeMode::kAdjacent, false,
                  false, false, Type::kQ5_0, Type::kQ4_1, Type::kQ5_1, Type::kBF16, Type::kF16,

@@ -235,6 +235,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       o.matmul(cb, L.wk, {h_, 0, n_embd, k_, 0, kv_dim, L.bk}, n);
       o.matmul(cb, L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv}, n);
     }
+    x_ready = false;  // taken (or of no use to wo's other path)
     o.barrier(cb);
     // with attn_fused's int8 output, wo reads it straight from xq2_
     const bool q8_att = small && q8(L.wo) && hd % 32 == 0;
