@@ -166,11 +166,7 @@ void bench_mvqo(const Args& a) {
   std::printf("\ndecode matvec stages, us (int8 x; mvqo: quantized output):\n");
   for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
     for (std::string v : {"plain", "32/1", "32/2", "32/4", "32/8", "64/2", "64/4", "64/8", "128/4", "128/8"}) {
-      petrel::vk::Tuning tu;
-      {
-        petrel::vk::Ops probe(a.device);
-        tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
-      }
+      petrel::vk::Tuning tu = variant_tuning(a, "default");
       tu.use_mvq = true;
       uint32_t wg = 0, rows = 0;
       const bool plain = v == "plain";
@@ -185,14 +181,8 @@ void bench_mvqo(const Args& a) {
       std::vector<float> ones(14336, 1.f);
       petrel::vk::Buffer* nb = ops.upload_f32(ones.data(), ones.size(), "norm");
       for (const Op& op : kOps) {
-        const petrel::kernels::TypeTraits* tr = petrel::kernels::type_traits(t);
-        const size_t rb = petrel::kernels::row_bytes(*tr, op.n_in);
-        std::vector<uint8_t> host(rb * size_t(op.n_out));
-        std::vector<petrel::vk::GpuWeight> ws;
-        for (int c = 0; c < copies * (op.glu ? 2 : 1); ++c) {
-          petrel::vk::fill_random_blocks(t, host.data(), host.size(), uint64_t(c) + 1);
-          ws.push_back(ops.upload_weight({t, op.n_in, op.n_out, host.data(), rb}, "w"));
-        }
+        const std::vector<petrel::vk::GpuWeight> ws =
+            petrel::vk::upload_random_weights(ops, t, op.n_in, op.n_out, copies * (op.glu ? 2 : 1));
         if (!plain && !ops.mvqo_supported(ws[0], op.glu)) {
           std::printf(" %s -", op.name);
           continue;

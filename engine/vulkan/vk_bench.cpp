@@ -110,17 +110,23 @@ uint64_t gpu_weight_bytes(Type type, int64_t n_in, int64_t n_out) {
   return gpu_layout(type, n_in, n_out, "bench").words * 4;
 }
 
-double time_matmul(Ops& ops, Type type, int64_t n_in, int64_t n_out, int64_t n_tokens, int reps,
-                   int copies) {
+std::vector<GpuWeight> upload_random_weights(Ops& ops, Type type, int64_t n_in, int64_t n_out,
+                                             int count) {
   const kernels::TypeTraits* tr = kernels::type_traits(type);
-  if (!tr) throw Error("time_matmul: unsupported type id " + std::to_string(uint32_t(type)));
+  if (!tr) throw Error("bench: unsupported type id " + std::to_string(uint32_t(type)));
   const size_t rb = kernels::row_bytes(*tr, n_in);
   std::vector<uint8_t> host(rb * size_t(n_out));
   std::vector<GpuWeight> ws;
-  for (int c = 0; c < copies; ++c) {
+  for (int c = 0; c < count; ++c) {
     fill_random_blocks(type, host.data(), host.size(), uint64_t(c) + 1);
     ws.push_back(ops.upload_weight({type, n_in, n_out, host.data(), rb}, "bench weight"));
   }
+  return ws;
+}
+
+double time_matmul(Ops& ops, Type type, int64_t n_in, int64_t n_out, int64_t n_tokens, int reps,
+                   int copies) {
+  const std::vector<GpuWeight> ws = upload_random_weights(ops, type, n_in, n_out, copies);
   std::vector<float> x(size_t(n_in * n_tokens));
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 17) - 8) * 0.01f;
   Buffer* xb = ops.upload_f32(x.data(), x.size(), "bench x");

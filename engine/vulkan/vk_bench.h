@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "engine/vulkan/vk_ops.h"
 
@@ -13,6 +14,11 @@ namespace petrel::vk {
 // Fills `bytes` of blocks of `type` with random bytes, then sets every f16 scale field to a
 // small finite value, so the data is valid and not all zeros.
 void fill_random_blocks(kernels::Type type, void* dst, size_t bytes, uint64_t seed);
+
+// `count` weights of `type` (n_out x n_in) filled by fill_random_blocks (seeds 1..count)
+// and uploaded to `ops`.
+std::vector<GpuWeight> upload_random_weights(Ops& ops, kernels::Type type, int64_t n_in,
+                                             int64_t n_out, int count);
 
 // Median seconds of one y = W x over n_tokens tokens (below kMmMinTokens mul_mvq_q8 on x
 // quantized beforehand when the tuning enables it and the weight allows it, else mul_mv;
