@@ -2,27 +2,39 @@
 // mul_mm_cm: Y[t][r] = dot(W row r, X[t]) for a batch of tokens on tensor cores
 // (GL_NV_cooperative_matrix, f16 x f16 -> f32, 16 x 16 x 16 fragments, subgroups of 32).
 //
-// A workgroup of 512 threads (16 subgroups) computes a BM x BN tile of (rows x tokens),
-// BM = 128 and BN = 128 (or 64 with BN_64: twice the workgroups, for grids that would not
-// fill the GPU), and walks k in steps of BK = 64 (two sub-steps of 32, one sub-block of
-// every block type). Each step, every thread fills 16 f16 of the W tile (row tid / 4,
-// sub-step (tid / 2) % 2, elements 16 (tid % 2) ..; two 16-byte stores) and 2 x BN / 64
-// x 4 of the X tile (for each sub-step, tokens tid / 8 + 64 g, elements 4 (tid % 8) ..: 8
-// lanes read one token's 128 bytes, so global loads stay coalesced) in shared memory; |x|
-// is clamped to the f16 range. Within each group of 4 consecutive k the tiles hold the
-// elements in the order (0, 2, 1, 3) for both W and X, so the dot products are unchanged:
-// this is the order in which packed f16 pairs come out of the bytes of a quant word.
+// A workgroup of NT threads (NT / 32 subgroups) computes a BM x BN tile of (rows x tokens),
+// BM = 128, and walks k in steps of BK = 32 (one sub-block of every block type). Each
+// subgroup owns a WM x WN sub-tile (WM / 16 x WN / 16 accumulator fragments in f32), the
+// subgroups arranged BM / WM along rows and BN / WN along tokens: a k step of 16 loads
+// WM / 16 + WN / 16 fragments from shared memory for WM WN / 256 products.
+// Variants (shaders.cmake): mul_mm_cm 256 threads, 64 x 32 sub-tiles (BN = 128), loads two
+// steps ahead; mul_mm_cm_n64 128 threads, 64 x 32 (BN = 64).
 //
-// Pipelining: one (W, X) buffer in shared memory (36 KiB; two of BK = 64 would not fit in
-// 48 KiB). The global loads of step s + 1 are issued into registers before the MMAs of
-// step s, then dequantized and stored after them between two barriers. Each of the 16
-// subgroups (4 along rows x 4 along tokens) multiplies a 32 x BN / 4 sub-tile (2 x BN / 64
-// accumulator fragments in f32): fewer registers per thread and twice the warps of the
-// former 256-thread, BK = 32, double-buffered kernel, so global latency is better hidden.
-// H100, 512 tokens, TFLOP/s Q4_K / Q6_K / Q8_0 (former kernel, two runs, in brackets):
-// 4096 -> 14336 64 / 63 / 68 (43 / 42 / 44), 14336 -> 4096 71 / 69 / 76 (25-47 / 35-48 /
-// 34-48), both 128 x 128; 4096 -> 4096 68 / 61 / 64 (43-48 / 35-39 / 36-37) and 4096 ->
-// 1024 34 / 32 / 38 (22-24 / 19-21 / 23-25) with 128 x 64 (the host's choice, vk_ops.cpp).
+// H100, 512 tokens, TFLOP/s Q4_K / Q6_K / Q8_0 (the former kernel, f32 x converted in the
+// tile loads, 512 threads, 32 x 32 sub-tiles, BK = 64, one buffer, in brackets):
+// 4096 -> 14336 111 / 105 / 120 (64 / 64 / 68); 14336 -> 4096 139 / 130 / 151 (70 / 69 /
+// 74); 4096 -> 4096 118 / 111 / 126 (85 / 77 / 78); 4096 -> 1024 (mul_mm_cm_n64) 46 / 40
+// / 47 (35 / 32 / 38). From a sweep of shapes with the x tiles (mul_mm_cm, 4096 ->
+// 14336, Q4_K): 512 threads 32 x 32 two steps ahead 92, one step 89; 1024 threads 32 x 16
+// 79; 128 threads 64 x 64 101; 256 threads 64 x 32 one step ahead 108. With f32 x (tile
+// loads converting it) no shape passed 68: removing those loads made that kernel 1.45x
+// faster, halving their bytes (f16, same 16-byte loads per token row) did nothing, and so
+// did loading two steps ahead; what mattered was the number of load instructions and
+// cache lines per step, which the contiguous tiles cut 4x. Arrays of cooperative matrices
+// (instead of the plain variables of FOR_IJ) were 2.5x slower.
+//
+// Pipelining: two (W, X) buffers in shared memory (2 x (BM + BN) x 80 bytes: 40 KiB at
+// BN = 128). In step s every thread issues the global loads of step s + 1 (CM_PF2: s + 2)
+// into registers, runs the products of step s out of buffer s % 2, then dequantizes and
+// stores step s + 1 into the other buffer; one barrier per step.
+//
+// The W tile: 128 rows x 32 k, 256 units of 16 elements (row u / 2, half u % 2), one
+// 16-byte quant load each (threads past 256 load none). The X tile: BN tokens x 32 k from
+// x_tiles (shaders/x_tiles.comp: f16, 32-element tiles of all tokens contiguous, already
+// in the element order below), 4 BN 16-byte words copied to shared memory unchanged. Within
+// each group of 4 consecutive k the tiles hold the elements in the order (0, 2, 1, 3) for
+// both W and X, so the dot products are unchanged: this is the order in which packed f16
+// pairs come out of the bytes of a quant word.
 //
 // Dequantization: Q4_K, Q5_K, Q6_K, Q8_0 and F16 have fast paths that load one 16-byte
 // chunk of quants per thread, decode the block scale once and build f16 pairs with bit tricks
@@ -34,11 +46,14 @@
 // The epilogue stages one 16 x 16 fragment per subgroup through shared memory (reusing
 // the tile buffers) and writes it with the bias/accumulate of mul_mm.
 //
-// bindings: 0 weights (GPU layout, types.glsl), 1 x (f32), 2 y (f32), 3 bias (f32)
+// bindings: 0 weights (GPU layout, types.glsl), 1 x tiles (x_tiles.comp), 2 y (f32),
+//           3 bias (f32)
 // push:     as mul_mm: n_in, n_out, B, off1, off2, n_tokens, x_off, x_stride, y_off,
-//           y_stride, flags (1: add bias, 2: accumulate into y)
-// defines:  TYPE_*, BN_64 (BN = 64 tokens instead of 128)
-// spec:     none (BM = 128, BK = 64, 512 threads = 16 subgroups of 32)
+//           y_stride, flags (1: add bias, 2: accumulate into y); but x_off is the first
+//           16-byte word of the tiles and x_stride their token count (>= n_tokens)
+// defines:  TYPE_*; CM_NT, CM_WM, CM_WN (threads and sub-tile; default 128, 64, 64;
+//           WM 32 or 64, WN 16, 32 or 64), CM_PF2 (load two steps ahead)
+// spec:     none
 // grid:     x = ceil(n_out / BM), y = ceil(n_tokens / BN)
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_NV_cooperative_matrix : require
@@ -49,30 +64,31 @@
 #define W_COUNT 1
 #include "types.glsl"
 
-#define BM 128u
-#if defined(BN_64)
-#define BN_I 64
-#else
-#define BN_I 128
+#ifndef CM_NT
+#define CM_NT 128
 #endif
-#define NT_I 512                   // threads: 16 subgroups
-#define BN uint(BN_I)
-#define NT uint(NT_I)
-#define WN_I (BN_I * 128 / NT_I)   // tokens per subgroup (4 subgroups along rows)
-#define BK 64u
-#define KS (BK / 32u)              // 32-element sub-steps per step
-#define SG_M (BM / 32u)            // subgroups along rows (x 4 along tokens)
-#define XP (NT / 8u)               // tokens of the X tile loaded per pass (8 lanes each)
-#define XG (BN / XP)               // passes: vec4s of X per thread and sub-step
-#define LDV (4u * KS + 1u)         // shared row stride in uvec4 (BK halves + 8 skew)
+#ifndef CM_WM
+#define CM_WM 64
+#endif
+#ifndef CM_WN
+#define CM_WN 64
+#endif
+#define BM 128u
+#define NT uint(CM_NT)
+#define WM uint(CM_WM)
+#define WN uint(CM_WN)
+#define FM (WM / 16u)              // accumulator fragments along rows, per subgroup
+#define FN (WN / 16u)              // ... along tokens
+#define SG_M (BM / WM)             // subgroups along rows
+#define BN ((NT / 32u / SG_M) * WN)
+#define WU max(1u, 2u * BM / NT)   // W units (16 elements of one row) per thread
+#define W_ALL (NT <= 2u * BM)      // every thread loads W (else only the first 2 BM)
+#define LDV 5u                     // shared row stride in uvec4 (32 halves + 8 skew)
 #define W_TILE (BM * LDV)          // uvec4s of one W tile
-#define BUF ((BM + BN) * LDV)      // uvec4s of the (W, X) tiles
-#define TPR (NT / BM)              // threads per W tile row (16 k each per sub-step)
-#define WJ (2u * KS / TPR)         // W sub-steps loaded per thread and step (1)
-layout(local_size_x = NT_I) in;
+#define BUF ((BM + BN) * LDV)      // uvec4s of one (W, X) buffer
+layout(local_size_x = CM_NT) in;
 
-layout(binding = 1) readonly buffer X { float x[]; };
-layout(binding = 1) readonly buffer X4 { vec4 x4[]; };
+layout(binding = 1) readonly buffer XT { uvec4 xt[]; };
 layout(binding = 2) buffer Y { float y[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
 
@@ -80,9 +96,9 @@ layout(push_constant) uniform Push {
   uint n_in, n_out, B, off1, off2, n_tokens, x_off, x_stride, y_off, y_stride, flags;
 } p;
 
-// [W tile: BM rows][X tile: BN tokens], each row BK f16 + 8 skew; after the k loop, the
-// first 16 x 64 uvec4 hold the epilogue's f32 fragments (one per subgroup).
-shared uvec4 sh[BUF];
+// two [W tile: BM rows][X tile: BN tokens] buffers, each row 32 f16 + 8 skew; after the k
+// loop, the first NT / 32 x 64 uvec4 hold the epilogue's f32 fragments (one per subgroup).
+shared uvec4 sh[2u * BUF];
 
 const float kHalfMax = 65504.0;
 
@@ -212,61 +228,48 @@ void dequant_w(WRaw r, uint row, uint k0, uint h, out uvec4 o0, out uvec4 o1) {
   o1 = uvec4(o[4], o[5], o[6], o[7]);
 }
 
-// ---- X: 4 consecutive floats of XG tokens, zero outside [0, n_tokens) x [0, n_in) ----
-// Thread tid reads k + 4 (tid % 8) .. + 3 of tokens tid / 8 + XP g (g < XG): 8 lanes cover
-// the 32 k of one token (128 bytes), so a warp's load touches 4 cache lines.
-struct XRaw { vec4 v[XG]; };
+// ---- one k step (32 elements) of this thread's W units and X words, in registers ----
+#define XU (BN * 4u)               // uvec4s of X per step (BN tokens x 32 halves)
+#define XV max(1u, XU / NT)        // ... per thread
+#define X_ALL (NT <= XU)           // every thread loads X (else only the first XU)
+struct Step { WRaw w[WU]; uvec4 x[XV]; };
 
-// Out-of-range elements read index 0 (always valid) and are replaced by 0: no branches.
-XRaw load_x(uint t0, uint k, bool vec_ok) {
-  XRaw r;
-  [[unroll]] for (uint g = 0u; g < XG; ++g) {
-    const uint t = t0 + XP * g;
-    const bool t_ok = t < p.n_tokens;
-    const uint base = p.x_off + t * p.x_stride + k;
-    if (vec_ok) {
-      const bool ok = t_ok && k < p.n_in;
-      const vec4 v = x4[ok ? base / 4u : 0u];
-      r.v[g] = ok ? v : vec4(0.0);
-    } else {
-      [[unroll]] for (uint c = 0u; c < 4u; ++c) {
-        const bool ok = t_ok && k + c < p.n_in;
-        const float v = x[ok ? base + c : 0u];
-        r.v[g][c] = ok ? v : 0.0;
-      }
-    }
-  }
+// W unit i's row: rows past n_out repeat the last one (their outputs are not written).
+uint w_row(uint mrow, uint i) { return min(mrow + (NT / 2u) * i, p.n_out - 1u); }
+
+// X word u of step s (token u / 4 of the tile, elements 8 (u % 4) ..): tokens past n_tokens
+// repeat the last one (their outputs are not written).
+uvec4 load_xt(uint s, uint n0, uint u) {
+  const uint t = min(n0 + u / 4u, p.n_tokens - 1u);
+  return xt[p.x_off + (s * p.x_stride + t) * 4u + u % 4u];
+}
+
+Step load_step(uint s, uint mrow, uint lr0, uint h, uint n0, uint tid) {
+  Step r;
+  if (W_ALL || lr0 < BM)
+    [[unroll]] for (uint i = 0u; i < WU; ++i) r.w[i] = load_w(w_row(mrow, i), 32u * s, h);
+  if (X_ALL || tid < XU)
+    [[unroll]] for (uint i = 0u; i < XV; ++i) r.x[i] = load_xt(s, n0, tid + NT * i);
   return r;
 }
 
-// Stores the XG x 4 floats as f16 in the (0, 2, 1, 3) order at uvec4 `at` + XP g LDV, half
-// `hi` (8 bytes each).
-void store_x(XRaw r, uint at, bool hi) {
-  [[unroll]] for (uint g = 0u; g < XG; ++g) {
-    const uvec2 u = uvec2(pack_clamped(r.v[g].xz), pack_clamped(r.v[g].yw));
-    if (hi)
-      sh[at + XP * g * LDV].zw = u;
-    else
-      sh[at + XP * g * LDV].xy = u;
-  }
-}
-
-// Dequantizes and stores step s (KS sub-steps of 32) into the tiles; W of sub-steps past
-// the padded row (n32 odd) is stored as 0 (X is 0 there).
-void store_step(WRaw wr[WJ], XRaw xr[KS], uint s, uint n32, uint row, uint h, uint jt,
-                uint w_st, uint x_st, bool x_hi) {
-  [[unroll]] for (uint i = 0u; i < WJ; ++i) {
-    const uint j = jt + (TPR / 2u) * i, q = s * KS + j;
+// Dequantizes `r` (step s) into buffer `b`: W unit i at tile row lr0 + NT / 2 i, half h;
+// X word u at row u / 4 of the X tile, column u % 4 (already f16 in the tile order).
+void store_step(Step r, uint b, uint s, uint mrow, uint lr0, uint h, uint tid) {
+  const uint base = b * BUF;
+  [[unroll]] for (uint i = 0u; i < WU; ++i) {
+    if (!W_ALL && lr0 >= BM) break;
     uvec4 o0, o1;
-    dequant_w(wr[i], row, min(q, n32 - 1u) * 32u, h, o0, o1);
-    if (q >= n32) {
-      o0 = uvec4(0u);
-      o1 = uvec4(0u);
-    }
-    sh[w_st + 4u * j] = o0;
-    sh[w_st + 4u * j + 1u] = o1;
+    dequant_w(r.w[i], w_row(mrow, i), 32u * s, h, o0, o1);
+    const uint at = base + (lr0 + (NT / 2u) * i) * LDV + 2u * h;
+    sh[at] = o0;
+    sh[at + 1u] = o1;
   }
-  [[unroll]] for (uint j = 0u; j < KS; ++j) store_x(xr[j], x_st + 4u * j, x_hi);
+  [[unroll]] for (uint i = 0u; i < XV; ++i) {
+    if (!X_ALL && tid >= XU) break;
+    const uint u = tid + NT * i;
+    sh[base + W_TILE + (u / 4u) * LDV + u % 4u] = r.x[i];
+  }
 }
 
 #define CMAT_ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
@@ -298,90 +301,89 @@ void write_frag(CMAT_ACC c, uint sbase, uint lane, uint r0, uint t0) {
   subgroupBarrier();
 }
 
+// Code for every fragment: FOR_I(M) is M(0) .. M(FM - 1), FOR_J likewise along tokens,
+// FOR_IJ(M) is M(i, j) for every pair.
+#if CM_WM == 64
+#define FOR_I(M) M(0) M(1) M(2) M(3)
+#define FOR_IJ(M) FOR_JI(M, 0) FOR_JI(M, 1) FOR_JI(M, 2) FOR_JI(M, 3)
+#else
+#define FOR_I(M) M(0) M(1)
+#define FOR_IJ(M) FOR_JI(M, 0) FOR_JI(M, 1)
+#endif
+#if CM_WN == 64
+#define FOR_J(M) M(0) M(1) M(2) M(3)
+#define FOR_JI(M, i) M(i, 0) M(i, 1) M(i, 2) M(i, 3)
+#elif CM_WN == 16
+#define FOR_J(M) M(0)
+#define FOR_JI(M, i) M(i, 0)
+#else
+#define FOR_J(M) M(0) M(1)
+#define FOR_JI(M, i) M(i, 0) M(i, 1)
+#endif
+#define ACC_DECL(i, j) CMAT_ACC c##i##j = CMAT_ACC(0.0);
+#define LOAD_A(i)    \
+  CMAT_IN a##i;      \
+  coopMatLoadNV(a##i, sh, base + (wm + 16u * i) * LDV + kk, LDV, false);
+// B (k x tokens) is X^T: element (k, t) in row t of the X tile, i.e. column-major
+#define LOAD_B(j)    \
+  CMAT_IN b##j;      \
+  coopMatLoadNV(b##j, sh, base + W_TILE + (wn + 16u * j) * LDV + kk, LDV, true);
+#define MMA(i, j) c##i##j = coopMatMulAddNV(a##i, b##j, c##i##j);
+// the products of one step out of the buffer at uvec4 `buf`
+#define MMA_STEP(buf)                                    \
+  [[unroll]] for (uint kk = 0u; kk < 4u; kk += 2u) {     \
+    const uint base = buf;                               \
+    FOR_I(LOAD_A)                                        \
+    FOR_J(LOAD_B)                                        \
+    FOR_IJ(MMA)                                          \
+  }
+#define WRITE(i, j) write_frag(c##i##j, sbase, lane, m0 + wm + 16u * i, n0 + wn + 16u * j);
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint sg = tid / 32u, lane = tid % 32u;
   const uint m0 = gl_WorkGroupID.x * BM;
   const uint n0 = gl_WorkGroupID.y * BN;
-  const uint wm = (sg % SG_M) * 32u, wn = (sg / SG_M) * uint(WN_I);
-  // W: this thread's row, 16-element half h of sub-steps jt + TPR / 2 i; X: its first token
-  // and k quad
-  const uint lr = tid / TPR, h = tid % 2u, jt = (tid / 2u) % (TPR / 2u);
-  const uint row = min(m0 + lr, p.n_out - 1u);
-  const uint xt = tid / 8u, xq = tid % 8u;
-  const uint tok = n0 + xt;
-  const bool vec_ok = (p.x_off % 4u) == 0u && (p.x_stride % 4u) == 0u && (p.n_in % 4u) == 0u;
-  const uint w_st = lr * LDV + 2u * h, x_st = W_TILE + xt * LDV + xq / 2u;
-  const bool x_hi = (xq % 2u) == 1u;
+  const uint wm = (sg % SG_M) * WM, wn = (sg / SG_M) * WN;
+  // W: units tid + NT i = tile rows tid / 2 + NT / 2 i, half tid % 2
+  const uint lr0 = tid / 2u, h = tid % 2u;
+  const uint mrow = m0 + lr0;
 
-  // the 2 x (WN / 16) accumulators as plain variables (no arrays of cooperative matrices)
-  CMAT_ACC c00 = CMAT_ACC(0.0), c10 = CMAT_ACC(0.0);
-#if WN_I >= 32
-  CMAT_ACC c01 = CMAT_ACC(0.0), c11 = CMAT_ACC(0.0);
-#endif
-#if WN_I >= 64
-  CMAT_ACC c02 = CMAT_ACC(0.0), c03 = CMAT_ACC(0.0), c12 = CMAT_ACC(0.0), c13 = CMAT_ACC(0.0);
-#endif
-
-  const uint n32 = p.B * QK / 32u;  // 32-element sub-steps of the padded row (F: pad to 32)
-  const uint n_steps = (n32 + KS - 1u) / KS;
-  WRaw wr[WJ];
-  XRaw xr[KS];
-  [[unroll]] for (uint i = 0u; i < WJ; ++i)
-    wr[i] = load_w(row, min(jt + (TPR / 2u) * i, n32 - 1u) * 32u, h);
-  [[unroll]] for (uint j = 0u; j < KS; ++j) xr[j] = load_x(tok, 32u * j + 4u * xq, vec_ok);
-  store_step(wr, xr, 0u, n32, row, h, jt, w_st, x_st, x_hi);
+  // accumulators and fragments as plain variables: arrays of cooperative matrices end up
+  // in local memory (measured 2.5x slower)
+  FOR_IJ(ACC_DECL)
+  const uint n_steps = p.B * QK / 32u;  // 32-element sub-blocks of the padded row
+#if defined(CM_PF2)
+  // loads two steps ahead: the loop body runs twice per iteration, with the registers of
+  // the two steps in flight swapping roles (a copy would wait for the loads)
+  Step sa = load_step(0u, mrow, lr0, h, n0, tid);
+  Step sb = load_step(min(1u, n_steps - 1u), mrow, lr0, h, n0, tid);
+  store_step(sa, 0u, 0u, mrow, lr0, h, tid);
   barrier();
-  for (uint s = 0u; s < n_steps; ++s) {
-    // issue the next step's global loads (the last step reloads itself), then the MMAs of
-    // this step, then (once every subgroup is done with the tiles) dequantize + store
-    const uint s1 = min(s + 1u, n_steps - 1u);
-    [[unroll]] for (uint i = 0u; i < WJ; ++i)
-      wr[i] = load_w(row, min(s1 * KS + jt + (TPR / 2u) * i, n32 - 1u) * 32u, h);
-    [[unroll]] for (uint j = 0u; j < KS; ++j)
-      xr[j] = load_x(tok, (s1 * KS + j) * 32u + 4u * xq, vec_ok);
-
-    const uint xb = W_TILE;
-    [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {  // kk in uvec4 (8 halves)
-      CMAT_IN a0, a1, b0;
-      coopMatLoadNV(a0, sh, wm * LDV + kk, LDV, false);
-      coopMatLoadNV(a1, sh, (wm + 16u) * LDV + kk, LDV, false);
-      // B (k x tokens) is X^T: element (k, t) in row t of the X tile, i.e. column-major
-      coopMatLoadNV(b0, sh, xb + wn * LDV + kk, LDV, true);
-      c00 = coopMatMulAddNV(a0, b0, c00);
-      c10 = coopMatMulAddNV(a1, b0, c10);
-#if WN_I >= 32
-      CMAT_IN b1;
-      coopMatLoadNV(b1, sh, xb + (wn + 16u) * LDV + kk, LDV, true);
-      c01 = coopMatMulAddNV(a0, b1, c01);
-      c11 = coopMatMulAddNV(a1, b1, c11);
-#endif
-#if WN_I >= 64
-      CMAT_IN b2, b3;
-      coopMatLoadNV(b2, sh, xb + (wn + 32u) * LDV + kk, LDV, true);
-      coopMatLoadNV(b3, sh, xb + (wn + 48u) * LDV + kk, LDV, true);
-      c02 = coopMatMulAddNV(a0, b2, c02);
-      c03 = coopMatMulAddNV(a0, b3, c03);
-      c12 = coopMatMulAddNV(a1, b2, c12);
-      c13 = coopMatMulAddNV(a1, b3, c13);
-#endif
-    }
+  for (uint s = 0u; s < n_steps; s += 2u) {
+    if (s + 2u < n_steps) sa = load_step(s + 2u, mrow, lr0, h, n0, tid);
+    MMA_STEP(0u)
+    if (s + 1u < n_steps) store_step(sb, 1u, s + 1u, mrow, lr0, h, tid);
     barrier();
-    store_step(wr, xr, s1, n32, row, h, jt, w_st, x_st, x_hi);
+    if (s + 1u >= n_steps) break;
+    if (s + 3u < n_steps) sb = load_step(s + 3u, mrow, lr0, h, n0, tid);
+    MMA_STEP(BUF)
+    if (s + 2u < n_steps) store_step(sa, 0u, s + 2u, mrow, lr0, h, tid);
     barrier();
   }
+#else
+  Step st = load_step(0u, mrow, lr0, h, n0, tid);
+  store_step(st, 0u, 0u, mrow, lr0, h, tid);
+  barrier();
+  for (uint s = 0u; s < n_steps; ++s) {
+    const bool more = s + 1u < n_steps;
+    if (more) st = load_step(s + 1u, mrow, lr0, h, n0, tid);
+    MMA_STEP((s % 2u) * BUF)
+    if (more) store_step(st, (s + 1u) % 2u, s + 1u, mrow, lr0, h, tid);
+    barrier();
+  }
+#endif
 
   const uint sbase = sg * 64u;
-  write_frag(c00, sbase, lane, m0 + wm, n0 + wn);
-  write_frag(c10, sbase, lane, m0 + wm + 16u, n0 + wn);
-#if WN_I >= 32
-  write_frag(c01, sbase, lane, m0 + wm, n0 + wn + 16u);
-  write_frag(c11, sbase, lane, m0 + wm + 16u, n0 + wn + 16u);
-#endif
-#if WN_I >= 64
-  write_frag(c02, sbase, lane, m0 + wm, n0 + wn + 32u);
-  write_frag(c03, sbase, lane, m0 + wm, n0 + wn + 48u);
-  write_frag(c12, sbase, lane, m0 + wm + 16u, n0 + wn + 32u);
-  write_frag(c13, sbase, lane, m0 + wm + 16u, n0 + wn + 48u);
-#endif
+  FOR_IJ(WRITE)
 }

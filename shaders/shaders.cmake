@@ -17,6 +17,8 @@ set(PETREL_SHADER_VARIANTS
   "attn|attn.comp|"
   "attn_combine|attn_combine.comp|"
   "attn_fused|attn_fused.comp|"
+  "x_tiles|x_tiles.comp|"
+  "x_tiles_glu|x_tiles.comp|GLU"
   "silu_mul|silu_mul.comp|"
   "add|add.comp|"
   "softmax|softmax.comp|"
@@ -29,8 +31,8 @@ foreach(t ${PETREL_WEIGHT_TYPES})
     "mul_mv_${tl}|mul_mv.comp|TYPE_${t}"
     "mul_mv_glu_${tl}|mul_mv.comp|TYPE_${t},GLU"
     "mul_mm_${tl}|mul_mm.comp|TYPE_${t}"
-    "mul_mm_cm_${tl}|mul_mm_cm.comp|TYPE_${t}"
-    "mul_mm_cm_n64_${tl}|mul_mm_cm.comp|TYPE_${t},BN_64"
+    "mul_mm_cm_${tl}|mul_mm_cm.comp|TYPE_${t},CM_NT=256,CM_WM=64,CM_WN=32,CM_PF2"
+    "mul_mm_cm_n64_${tl}|mul_mm_cm.comp|TYPE_${t},CM_NT=128,CM_WM=64,CM_WN=32"
     "get_rows_${tl}|get_rows.comp|TYPE_${t}")
 endforeach()
 

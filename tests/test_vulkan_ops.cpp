@@ -3,6 +3,7 @@
 // when no Vulkan device is available.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -123,6 +124,20 @@ int64_t row_len(Type t, int k) {
 
 Buffer* dev(const std::vector<float>& v, const char* what) { return ops()->upload_f32(v.data(), v.size(), what); }
 
+// mul_mm_cm on f32 x (MatArgs as matmul's): x_tiles into a fresh buffer, then mul_mm_cm.
+void run_mm_cm(Ops& o, const GpuWeight& g, const MatArgs& a, uint32_t n_tokens) {
+  Buffer* xt = o.mem().device_buffer(Ops::x_tiles_bytes(uint64_t(g.n_in), n_tokens), "x tiles");
+  MatArgs t = a;
+  t.x = xt;
+  t.x_off = 0;
+  t.x_stride = n_tokens;
+  o.ctx().run_now([&](VkCommandBuffer cb) {
+    o.x_tiles(cb, *a.x, a.x_off, a.x_stride, uint32_t(g.n_in), n_tokens, *xt);
+    o.barrier(cb);
+    o.mul_mm_cm(cb, g, t, n_tokens);
+  });
+}
+
 std::vector<float> fetch(const Buffer& b, size_t n) {
   std::vector<float> v(n);
   ops()->mem().download(b, 0, v.data(), n * 4);
@@ -191,6 +206,52 @@ TEST(VulkanOps, MulMvBiasAccumulateAndOffsets) {
   }
 }
 
+// x_tiles (mul_mm_cm's activations): every 16-bit word against the layout of
+// shaders/x_tiles.comp, on rows of 100 floats (a partial tile; tiles past the row padded
+// to 256 elements, all zero), rows 16-byte aligned and not (x_off 3, the scalar path),
+// values beyond the f16 range clamped; and the GLU form (silu(g) * u). Runs on any device
+// (no tensor cores needed).
+TEST(VulkanOps, XTilesLayout) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(5);
+  const uint32_t n_in = 100, n_tok = 7, stride = 104;
+  for (bool glu : {false, true})
+    for (uint32_t x_off : {0u, 3u}) {
+      SCOPED_TRACE(std::string(glu ? "glu" : "plain") + " x_off " + std::to_string(x_off));
+      auto x = random_vec(size_t(x_off + stride * n_tok), rng);
+      auto up = random_vec(x.size(), rng);
+      x[x_off + stride + 5] = 1e6f;  // clamped to 65504
+      x[x_off + 2 * stride + 9] = -1e6f;
+      if (glu) up[x_off + stride + 5] = 1.0f, up[x_off + 2 * stride + 9] = -1.0f;
+      Buffer* xb = dev(x, "x");
+      Buffer* ub = dev(up, "up");
+      const uint64_t bytes = Ops::x_tiles_bytes(n_in, n_tok);
+      ASSERT_EQ(bytes, 8u * n_tok * 64u);  // 100 elements: one 256-element block of tiles
+      Buffer* tb = ops()->mem().device_buffer(bytes, "tiles");
+      ops()->ctx().run_now([&](VkCommandBuffer cb) {
+        ops()->x_tiles(cb, *xb, x_off, stride, n_in, n_tok, *tb, glu ? ub : nullptr);
+      });
+      std::vector<uint16_t> got(bytes / 2);
+      ops()->mem().download(*tb, 0, got.data(), bytes);
+      const int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+      size_t bad = 0;
+      for (uint32_t kt = 0; kt < 8; ++kt)
+        for (uint32_t t = 0; t < n_tok; ++t)
+          for (uint32_t j = 0; j < 32; ++j) {
+            const uint32_t k = 32 * kt + 8 * (j / 8) + uint32_t(order[j % 8]);
+            float want = 0.f;
+            if (k < n_in) {
+              const size_t i = x_off + t * stride + k;
+              want = glu ? x[i] / (1.f + std::exp(-x[i])) * up[i] : x[i];
+              want = std::clamp(want, -65504.f, 65504.f);
+            }
+            const float g = kernels::f16_to_f32(got[(size_t(kt) * n_tok + t) * 32 + j]);
+            if (std::abs(g - want) > std::abs(want) * 1e-3f + 1e-7f) ++bad;
+          }
+      EXPECT_EQ(bad, 0u);
+    }
+}
+
 TEST(VulkanOps, MulMmCoopmatEveryType) {
   REQUIRE_VULKAN();
   std::mt19937 rng(99);
@@ -213,7 +274,7 @@ TEST(VulkanOps, MulMmCoopmatEveryType) {
     Buffer* xb = dev(x, "x");
     Buffer* yb = ops()->mem().device_buffer(size_t(n_out * n_tokens) * 4, "y");
     MatArgs a{xb, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)};
-    ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->mul_mm_cm(cb, g, a, n_tokens); });
+    run_mm_cm(*ops(), g, a, n_tokens);
     const double e = nmse(fetch(*yb, size_t(n_out * n_tokens)), ref_matmul(w, x, n_tokens));
     EXPECT_LT(e, kCoopmatTol);
     EXPECT_GT(e, 0.0);  // f16 rounding is visible: the tensor-core path really ran
@@ -246,8 +307,7 @@ TEST(VulkanOps, MulMmCoopmatRaggedShapes) {
       Buffer* xb = dev(x, "x");
       Buffer* yb = ops()->mem().device_buffer(size_t(c.n_out * c.n_tokens) * 4, "y");
       MatArgs a{xb, c.x_off, uint32_t(n_in), yb, 0, uint32_t(c.n_out)};
-      ops()->ctx().run_now(
-          [&](VkCommandBuffer cb) { ops()->mul_mm_cm(cb, g, a, uint32_t(c.n_tokens)); });
+      run_mm_cm(*ops(), g, a, uint32_t(c.n_tokens));
       std::vector<float> xs(x.begin() + c.x_off, x.end());
       const double e =
           nmse(fetch(*yb, size_t(c.n_out * c.n_tokens)), ref_matmul(w, xs, c.n_tokens));
@@ -258,18 +318,16 @@ TEST(VulkanOps, MulMmCoopmatRaggedShapes) {
 }
 
 // mul_mm_cm picks its tile (rows x tokens) from the grid size: 128 x 64 below 100 tiles of
-// 128 x 128 (the small shapes of the tests above) and, for rows shorter than 8192, below
-// 200; 128 x 128 otherwise. Grids on either side of those thresholds, with tails in rows
-// and tokens, so both variants run on a ragged edge for every type with its own
-// dequantization path and one generic type.
+// 128 x 128 (the small shapes of the tests above), 128 x 128 otherwise. Grids on either
+// side of that threshold, with tails in rows and tokens, so both variants run on a ragged
+// edge for every type with its own dequantization path and one generic type.
 TEST(VulkanOps, MulMmCoopmatTileVariants) {
   REQUIRE_VULKAN();
   if (!ops()->coopmat_supported()) GTEST_SKIP() << "device lacks VK_NV_cooperative_matrix";
   std::mt19937 rng(77);
   struct Case { int n_tokens, n_out; const char* tile; };
-  // 25 x 8 = 200 tiles of 128 x 128; 20 x 5 = 100 (short rows: 20 x 10 of 128 x 64);
-  // 10 x 9 = 90 (so 10 x 18 of 128 x 64)
-  for (Case c : {Case{1000, 3100, "128x128"}, Case{600, 2500, "128x64"},
+  // 25 x 8 = 200 tiles of 128 x 128; 20 x 5 = 100; 10 x 9 = 90 (so 10 x 18 of 128 x 64)
+  for (Case c : {Case{1000, 3100, "128x128"}, Case{600, 2500, "128x128"},
                  Case{1100, 1200, "128x64"}}) {
     for (Type t : {Type::kQ4_K, Type::kQ5_K, Type::kQ6_K, Type::kQ8_0, Type::kQ4_0, Type::kF16}) {
       SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " tile " + c.tile);
@@ -280,8 +338,7 @@ TEST(VulkanOps, MulMmCoopmatTileVariants) {
       Buffer* xb = dev(x, "x");
       Buffer* yb = ops()->mem().device_buffer(size_t(c.n_out) * size_t(c.n_tokens) * 4, "y");
       MatArgs a{xb, 0, uint32_t(n_in), yb, 0, uint32_t(c.n_out)};
-      ops()->ctx().run_now(
-          [&](VkCommandBuffer cb) { ops()->mul_mm_cm(cb, g, a, uint32_t(c.n_tokens)); });
+      run_mm_cm(*ops(), g, a, uint32_t(c.n_tokens));
       const double e = nmse(fetch(*yb, size_t(c.n_out) * size_t(c.n_tokens)),
                             ref_matmul(w, x, c.n_tokens));
       EXPECT_LT(e, kCoopmatTol);

@@ -76,6 +76,9 @@ class BackendImpl final : public Backend {
   // int8 activations for mul_mvq_q8 (decode-sized batches, Tuning::use_mvq): xq_ feeds
   // q/k/v, gate/up and the output; xq2_ feeds wo and down
   Q8Act xq_, xq2_;
+  // prompt batches on tensor cores: the activations of the current matmuls as f16 tiles
+  // (Ops::x_tiles), converted once per input
+  Buffer* xt_ = nullptr;
   Buffer* counters_ = nullptr;  // attn_fused's split counters (zeroed once)
   bool owns_output_ = true;  // every layer here: output norm and matrix too
   using Key = std::tuple<uint32_t, Out, uint32_t>;
@@ -156,6 +159,10 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
     xq_ = ops_->alloc_q8((widest + 31) / 32 * 32 * rows, "activations int8");
     xq2_ = ops_->alloc_q8((widest + 31) / 32 * 32 * rows, "activations int8 (wo, down)");
   }
+  if (ops_->uses_coopmat(uint32_t(mb))) {
+    const uint64_t widest = uint64_t(std::max({n_embd, q_dim, hp_.n_ff}));
+    xt_ = m.device_buffer(Ops::x_tiles_bytes(widest, mb), "activations f16 tiles");
+  }
   counters_ = m.device_buffer(size_t(Ops::kAttnFusedMaxTokens) * size_t(hp_.n_head) * 4,
                              "attention split counters");
   ops_->ctx().run_now([&](VkCommandBuffer cb) {
@@ -219,6 +226,21 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   const uint32_t rows = all_logits ? n : 1;
   const bool out_q8 = out != Out::kHidden && rows < kMmMinTokens && xq_.buf && o.mvq_supported(output_);
   bool x_ready = false;  // xq_ holds x * the next norm weight, with sums of squares
+  // prompt batches on tensor cores: each matmul input converted once to xt_ (a stage of
+  // its own), read by every matmul that takes it
+  const bool cm = xt_ && o.uses_coopmat(n);
+  auto tiles = [&](const Buffer& src, uint32_t width) {
+    if (!cm) return;
+    o.x_tiles(cb, src, 0, width, width, n, *xt_);
+    o.barrier(cb);
+  };
+  auto mm = [&](const GpuWeight& w, MatArgs a) {
+    if (!cm) return o.matmul(cb, w, a, n);
+    a.x = xt_;
+    a.x_off = 0;
+    a.x_stride = n;
+    o.mul_mm_cm(cb, w, a, n);
+  };
   for (size_t li = 0; li < layers_.size(); ++li) {
     const LayerGpu& L = layers_[li];
     // q, k, v = W rms_norm(x) * attn_norm + b      [n, q_dim], [n, kv_dim], [n, kv_dim]
@@ -231,9 +253,10 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     } else {
       o.rms_norm(cb, *x_, 0, *L.attn_norm, *h_, 0, n, n_embd, eps);  // h [n, n_embd]
       o.barrier(cb);
-      o.matmul(cb, L.wq, {h_, 0, n_embd, q_, 0, q_dim, L.bq}, n);
-      o.matmul(cb, L.wk, {h_, 0, n_embd, k_, 0, kv_dim, L.bk}, n);
-      o.matmul(cb, L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv}, n);
+      tiles(*h_, n_embd);
+      mm(L.wq, {h_, 0, n_embd, q_, 0, q_dim, L.bq});
+      mm(L.wk, {h_, 0, n_embd, k_, 0, kv_dim, L.bk});
+      mm(L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv});
     }
     x_ready = false;  // taken (or of no use to wo's other path)
     o.barrier(cb);
@@ -265,8 +288,10 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       if (glu_q8 && o.mvqo_supported(L.wo)) io.out = &xq_, io.out_norm = L.ffn_norm;
       o.mul_mvq_q8(cb, L.wo, xq2_, wo_args, n, io);
       x_ready = io.out != nullptr;
-    } else
-      o.matmul(cb, L.wo, wo_args, n);
+    } else {
+      tiles(*att_, q_dim);
+      mm(L.wo, wo_args);
+    }
     o.barrier(cb);
     // g = silu(w_gate h) * (w_up h), h = rms_norm(x) * ffn_norm      [n, n_ff]
     bool g_ready = false;  // xq2_ holds g
@@ -282,10 +307,14 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       if (fuse) {
         o.mul_mv_glu(cb, L.w_gate, L.w_up, {h_, 0, n_embd, g_, 0, n_ff}, n);
       } else {
-        o.matmul(cb, L.w_gate, {h_, 0, n_embd, g_, 0, n_ff}, n);
-        o.matmul(cb, L.w_up, {h_, 0, n_embd, u_, 0, n_ff}, n);
+        tiles(*h_, n_embd);
+        mm(L.w_gate, {h_, 0, n_embd, g_, 0, n_ff});
+        mm(L.w_up, {h_, 0, n_embd, u_, 0, n_ff});
         o.barrier(cb);
-        o.silu_mul(cb, *g_, *u_, *g_, n * n_ff);
+        if (cm)  // down's tiles straight from gate and up: silu(g) * u
+          o.x_tiles(cb, *g_, 0, n_ff, n_ff, n, *xt_, u_);
+        else
+          o.silu_mul(cb, *g_, *u_, *g_, n * n_ff);
       }
     }
     x_ready = false;
@@ -302,8 +331,10 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       if (next_norm && o.mvqo_supported(L.w_down)) io.out = &xq_, io.out_norm = next_norm;
       o.mul_mvq_q8(cb, L.w_down, xq2_, down_args, n, io);
       x_ready = io.out != nullptr;
-    } else
-      o.matmul(cb, L.w_down, down_args, n);
+    } else {
+      if (fuse) tiles(*g_, n_ff);  // (else gate/up left down's tiles in xt_)
+      mm(L.w_down, down_args);
+    }
     o.barrier(cb);
   }
   if (out == Out::kHidden) {

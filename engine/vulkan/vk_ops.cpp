@@ -263,20 +263,46 @@ void Ops::mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint3
 
 bool Ops::coopmat_supported() const { return ctx_->caps.coopmat; }
 
+namespace {
+// 32-element tiles per x_tiles row: n_in padded to 256, the longest block of any type.
+uint64_t x_tiles_count(uint64_t n_in) { return (n_in + 255) / 256 * 8; }
+}  // namespace
+
+bool Ops::uses_coopmat(uint32_t n_tokens) const {
+  const Tuning& t = pipes_->tuning();
+  return t.use_coopmat && n_tokens >= t.cm_min_tokens && n_tokens >= kMmMinTokens &&
+         coopmat_supported();
+}
+
+uint64_t Ops::x_tiles_bytes(uint64_t n_in, uint64_t n_tokens) {
+  return x_tiles_count(n_in) * n_tokens * 64;
+}
+
+void Ops::x_tiles(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, uint32_t x_stride,
+                  uint32_t n_in, uint32_t n_tokens, const Buffer& out, const Buffer* up) {
+  const Pipeline& p = pipes_->get(up ? "x_tiles_glu" : "x_tiles");
+  XTilesPush pc{n_in, n_tokens, x_off, x_stride, uint32_t(x_tiles_count(n_in))};
+  const uint64_t words = uint64_t(pc.n_kt) * n_tokens * 4;
+  uint32_t gx, gz;
+  grid_rows(uint32_t((words + p.spec[0] - 1) / p.spec[0]), &gx, &gz);
+  if (up)
+    pipes_->dispatch(cb, p, {{&x}, {&out}, {up}}, &pc, gx, 1, gz);
+  else
+    pipes_->dispatch(cb, p, {{&x}, {&out}}, &pc, gx, 1, gz);
+}
+
 void Ops::mul_mm_cm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
   if (!coopmat_supported())
     throw Error("Vulkan: mul_mm_cm needs VK_NV_cooperative_matrix (16x16x16 f16 -> f32) on '" +
                 ctx_->name + "'");
-  // Tile (rows x tokens): 128 x 128, or 128 x 64 (mul_mm_cm_n64, twice the workgroups)
-  // where 128 x 128 tiles would leave much of a 132-SM H100 idle, or make about one wave
-  // of short rows (there the per-tile prologue and epilogue weigh more than the second
-  // wave of half tiles). Measured there at 512 tokens (TFLOP/s, Q4_K, 128 x 128 | 128 x 64):
-  // 4096 -> 1024 (32 tiles) 19.6 | 34.4; 4096 -> 4096 (128 tiles) 51.3 | 68.2;
-  // 14336 -> 4096 (128 tiles) 70.6 | 55.3; 4096 -> 14336 (448 tiles) 64.0 | 55.6.
-  constexpr uint32_t kCmSmallGrid = 100, kCmOneWave = 200, kCmLongRow = 8192;
+  // Tile (rows x tokens): 128 x 128 (256 threads), or 128 x 64 (mul_mm_cm_n64, 128
+  // threads, twice the workgroups) where 128 x 128 tiles would leave much of a 132-SM
+  // H100 idle. Measured there at 512 tokens (TFLOP/s, Q4_K, 128 x 128 | 128 x 64):
+  // 4096 -> 1024 (32 tiles) 32.6 | 46.5; 4096 -> 4096 (128 tiles) 118.8 | 90.2.
+  constexpr uint32_t kCmSmallGrid = 100;
   const uint32_t n_out = uint32_t(w.n_out);
   const uint32_t tiles = ((n_out + 127) / 128) * ((n_tokens + 127) / 128);
-  const bool narrow = tiles < kCmSmallGrid || (tiles < kCmOneWave && w.n_in < kCmLongRow);
+  const bool narrow = tiles < kCmSmallGrid;
   const uint32_t bn = narrow ? 64 : 128;
   const Pipeline& p =
       pipes_->get(std::string(narrow ? "mul_mm_cm_n64_" : "mul_mm_cm_") + type_suffix(w.type));
@@ -289,11 +315,20 @@ void Ops::mul_mm_cm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, ui
 }
 
 void Ops::matmul(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens) {
-  const Tuning& t = pipes_->tuning();
-  if (t.use_coopmat && n_tokens >= t.cm_min_tokens && n_tokens >= kMmMinTokens &&
-      coopmat_supported())
-    mul_mm_cm(cb, w, a, n_tokens);
-  else if (n_tokens >= kMmMinTokens)
+  if (uses_coopmat(n_tokens)) {
+    const uint64_t bytes = x_tiles_bytes(uint64_t(w.n_in), n_tokens);
+    if (tiles_scratch_.empty() || tiles_scratch_.back()->size < bytes)
+      tiles_scratch_.push_back(mem_->device_buffer(bytes, "matmul x tiles"));
+    const Buffer& xt = *tiles_scratch_.back();
+    barrier(cb);  // an earlier mul_mm_cm may still read the scratch
+    x_tiles(cb, *a.x, a.x_off, a.x_stride, uint32_t(w.n_in), n_tokens, xt);
+    barrier(cb);
+    MatArgs t = a;
+    t.x = &xt;
+    t.x_off = 0;
+    t.x_stride = n_tokens;
+    mul_mm_cm(cb, w, t, n_tokens);
+  } else if (n_tokens >= kMmMinTokens)
     mul_mm(cb, w, a, n_tokens);
   else
     mul_mv(cb, w, a, n_tokens);

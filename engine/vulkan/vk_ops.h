@@ -118,11 +118,23 @@ class Ops {
   void mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
   // Whether the device runs mul_mm_cm (cooperative matrices, DeviceCaps::coopmat).
   bool coopmat_supported() const;
+  // Whether matmul takes mul_mm_cm for a batch of n_tokens (Tuning::use_coopmat,
+  // Tuning::cm_min_tokens, coopmat_supported()).
+  bool uses_coopmat(uint32_t n_tokens) const;
+  // The activations of mul_mm_cm: n_tokens rows of n_in floats (row t at x_off +
+  // t * x_stride of x) as f16 tiles (shaders/x_tiles.comp), x_tiles_bytes(n_in, n_tokens)
+  // bytes at the start of `out`. One conversion serves every matmul of the same x. With
+  // `up`: the tiles of silu(x) * up (up laid out as x), what silu_mul would make.
+  void x_tiles(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, uint32_t x_stride,
+               uint32_t n_in, uint32_t n_tokens, const Buffer& out, const Buffer* up = nullptr);
+  static uint64_t x_tiles_bytes(uint64_t n_in, uint64_t n_tokens);
   // y[t] = W x[t] on tensor cores: W and x rounded to f16 (|x| clamped to 65504), f32
-  // accumulation; throws when !coopmat_supported().
+  // accumulation; a.x holds x as x_tiles wrote it for a.x_stride >= n_tokens tokens
+  // (a.x_off: its first 16-byte word, normally 0). Throws when !coopmat_supported().
   void mul_mm_cm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
-  // mul_mv below kMmMinTokens tokens, mul_mm from there (mul_mm_cm from
-  // Tuning::cm_min_tokens when Tuning::use_coopmat and coopmat_supported()).
+  // y[t] = W x[t] (f32 x): mul_mv below kMmMinTokens tokens, mul_mm from there, or where
+  // uses_coopmat, x_tiles into a scratch buffer of this Ops, then mul_mm_cm (with barriers
+  // before and after the conversion).
   void matmul(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
   // out[t] = row ids[ids_off + t] of w, dequantized (out rows of w.n_in floats).
   void get_rows(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, uint32_t ids_off,
@@ -189,6 +201,9 @@ class Ops {
   std::unique_ptr<Memory> mem_;
   std::unique_ptr<Pipelines> pipes_;
   Buffer* dummy_ = nullptr;  // bound where a binding is unused (no bias)
+  // matmul's x_tiles scratch; replaced by a larger one when too small (the old ones stay
+  // alive: command buffers recorded earlier may still use them)
+  std::vector<Buffer*> tiles_scratch_;
   StageProfile* profiling_ = nullptr;
 };
 

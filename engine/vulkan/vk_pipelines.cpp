@@ -43,6 +43,8 @@ const Row kTable[] = {
     {"attn", false, {1, 1, 1, 1, 1, 1}, sizeof(AttnPush), {Spec::kWgSmall}},
     {"attn_combine", false, {1, 1}, sizeof(AttnCombinePush), {Spec::kWgSmall}},
     {"attn_fused", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kAttnWg}},
+    {"x_tiles", false, {1, 1}, sizeof(XTilesPush), {Spec::kWgLarge}},
+    {"x_tiles_glu", false, {1, 1, 1}, sizeof(XTilesPush), {Spec::kWgLarge}},
     {"silu_mul", false, {1, 1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"add", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"softmax", false, {1}, sizeof(CountPush), {Spec::kWgLarge}},

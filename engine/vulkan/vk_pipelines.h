@@ -56,6 +56,9 @@ struct AttnCombinePush {
 struct CountPush {
   uint32_t n;
 };
+struct XTilesPush {
+  uint32_t n_in, n_tokens, x_off, x_stride, n_kt;
+};
 
 // Per-device values of the specialization constants.
 struct Tuning {
