@@ -16,6 +16,7 @@ set(PETREL_SHADER_VARIANTS
   "rope_store|rope_store.comp|"
   "attn|attn.comp|"
   "attn_combine|attn_combine.comp|"
+  "attn_tiled|attn_tiled.comp|"
   "attn_fused|attn_fused.comp|"
   "x_tiles|x_tiles.comp|"
   "x_tiles_glu|x_tiles.comp|GLU"

@@ -638,9 +638,10 @@ float f16_round(float f) { return kernels::f16_to_f32(kernels::f32_to_f16(f)); }
 // against a plain CPU implementation (k and v rounded to f16 like the cache).
 // hd: head_dim (multiples of 8 take the uvec4 key path, other even values the generic one);
 // n_rot = 3/4 of it, rounded down to even; n_head query heads over n_kv kv heads.
+// tiled: attention_tiled instead of attention (n_split unused).
 void check_attention(uint32_t mode, uint32_t n_tok, uint32_t pos0, uint32_t n_split,
-                     uint32_t hd = 32, uint32_t n_head = 4, uint32_t n_kv = 2) {
-  SCOPED_TRACE("head_dim " + std::to_string(hd) + " mode " + std::to_string(mode) + " tokens " +
+                     uint32_t hd = 32, uint32_t n_head = 4, uint32_t n_kv = 2, bool tiled = false) {
+  SCOPED_TRACE(std::string(tiled ? "tiled " : "") + "head_dim " + std::to_string(hd) + " mode " + std::to_string(mode) + " tokens " +
                std::to_string(n_tok) + " pos0 " + std::to_string(pos0) + " splits " +
                std::to_string(n_split) + " heads " + std::to_string(n_head) + "/" +
                std::to_string(n_kv));
@@ -675,8 +676,12 @@ void check_attention(uint32_t mode, uint32_t n_tok, uint32_t pos0, uint32_t n_sp
     ops()->rope_store(cb, *qb, *kb, *vb, *kcb, *vcb, *params, *ib,
                       {n_head, n_kv, hd, n_rot, mode, q_dim, kv_dim}, n_tok);
     ops()->barrier(cb);
-    ops()->attention(cb, *qb, *kcb, *vcb, *out, *part, *params,
-                     {n_head, n_kv, hd, n_split, 1.f / std::sqrt(float(hd))}, n_tok);
+    if (tiled)
+      ops()->attention_tiled(cb, *qb, *kcb, *vcb, *out, *params,
+                             {n_head, n_kv, hd, n_tok, 1.f / std::sqrt(float(hd))});
+    else
+      ops()->attention(cb, *qb, *kcb, *vcb, *out, *part, *params,
+                       {n_head, n_kv, hd, n_split, 1.f / std::sqrt(float(hd))}, n_tok);
   });
 
   auto rope = [&](float* h, uint32_t p) {
@@ -748,6 +753,25 @@ TEST(VulkanOps, RopeStoreAttentionGroupSizes) {
     check_attention(2, 9, 20, 1, 64, n_head, n_kv);
     check_attention(2, 5, 70, 1, 40, n_head, n_kv);  // head_dim % 8 != 0: pair path
   }
+}
+
+// attn_tiled (prompt batches): head sizes 8..128, query heads per kv head 1, 2, 3, 4 and
+// 7 (workgroups of 32 rows cut through tokens), batches that leave a workgroup partly
+// empty and span several key tiles, after cached rows or not.
+TEST(VulkanOps, RopeStoreAttentionTiled) {
+  REQUIRE_VULKAN();
+  struct Case { uint32_t hd, n_head, n_kv, n_tok, pos0; };
+  for (Case c : {Case{32, 4, 2, 9, 0}, Case{64, 4, 1, 40, 0}, Case{128, 8, 2, 37, 70},
+                 Case{8, 6, 2, 33, 3}, Case{128, 7, 1, 20, 100}, Case{96, 2, 2, 100, 31},
+                 Case{64, 16, 4, 64, 0}}) {
+    check_attention(c.n_tok % 2 == 0 ? 0 : 2, c.n_tok, c.pos0, 1, c.hd, c.n_head, c.n_kv, true);
+  }
+  // head sizes it does not take are refused with the reason
+  Buffer* b = ops()->mem().device_buffer(256, "b");
+  for (uint32_t hd : {40u + 4u, 136u})
+    EXPECT_THROW(ops()->ctx().run_now([&](VkCommandBuffer cb) {
+      ops()->attention_tiled(cb, *b, *b, *b, *b, *b, {4, 2, hd, 8, 1.f});
+    }), Error);
 }
 
 TEST(VulkanOps, RopeStoreAttentionAnyEvenHeadDim) {

@@ -30,6 +30,9 @@ struct LayerGpu {
 // attn_fused with 32 heads of 128: n_kv 129 takes 12.2 us unsplit and 12.4 in 8 splits,
 // n_kv 2048 87 us unsplit, 22.4 in 8 splits and 36 in 32: each split costs a merge.)
 constexpr uint32_t kMaxSplits = 8;
+// Batches from this size take attn_tiled (32 query rows per workgroup) where the head
+// size allows; smaller ones attn (a workgroup per token and head: more workgroups).
+constexpr uint32_t kAttnTiledMinTokens = 32;
 uint32_t decode_splits(uint32_t n_kv) {
   uint32_t s = 1;
   while (s < kMaxSplits && n_kv > 256u * s) s *= 2;
@@ -275,7 +278,11 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       o.rope_store(cb, *q_, *k_, *v_, *L.kcache, *L.vcache, *params_, *inv_freq_, rp, n);
       o.barrier(cb);
       // att = softmax(q K^T / sqrt(hd)) V, causal                       [n, q_dim]
-      o.attention(cb, *q_, *L.kcache, *L.vcache, *att_, *part_, *params_, ap, n);
+      if (n >= kAttnTiledMinTokens && Ops::attention_tiled_supported(hd))
+        o.attention_tiled(cb, *q_, *L.kcache, *L.vcache, *att_, *params_,
+                          {ap.n_head, ap.n_head_kv, ap.head_dim, n, ap.scale});
+      else
+        o.attention(cb, *q_, *L.kcache, *L.vcache, *att_, *part_, *params_, ap, n);
       o.barrier(cb);
     }
     // x += wo att                                                   [n, n_embd]

@@ -378,6 +378,20 @@ void Ops::attention(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache,
   }
 }
 
+void Ops::attention_tiled(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache,
+                          const Buffer& vcache, const Buffer& out, const Buffer& params,
+                          const AttnTiledPush& pc) {
+  if (!attention_tiled_supported(pc.head_dim) || pc.n_head_kv == 0 ||
+      pc.n_head % pc.n_head_kv != 0 || pc.n_tokens == 0)
+    throw Error("Vulkan: attn_tiled needs head_dim a multiple of 8 up to 128, n_head a "
+                "multiple of n_head_kv and tokens (head_dim " + std::to_string(pc.head_dim) +
+                ", n_head " + std::to_string(pc.n_head) + ", n_head_kv " +
+                std::to_string(pc.n_head_kv) + ", tokens " + std::to_string(pc.n_tokens) + ")");
+  const uint32_t rows = pc.n_tokens * (pc.n_head / pc.n_head_kv);
+  pipes_->dispatch(cb, pipes_->get("attn_tiled"), {{&q}, {&kcache}, {&vcache}, {&out}, {&params}},
+                   &pc, (rows + 31) / 32, pc.n_head_kv, 1);
+}
+
 void Ops::attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const AttnFusedPush& pc,
                           uint32_t n_tokens) {
   const bool q8 = (pc.flags & 1u) != 0;

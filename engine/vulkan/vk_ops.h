@@ -151,6 +151,15 @@ class Ops {
   void attention(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache, const Buffer& vcache,
                  const Buffer& out, const Buffer& part, const Buffer& params, const AttnPush& p,
                  uint32_t n_tokens);
+  // Causal attention of a prompt batch (shaders/attn_tiled.comp): 32 query rows of one kv
+  // head per workgroup share each key and value tile; out as attention's. Needs
+  // attention_tiled_supported(head_dim).
+  static bool attention_tiled_supported(uint32_t head_dim) {
+    return head_dim > 0 && head_dim % 8 == 0 && head_dim <= 128;
+  }
+  void attention_tiled(VkCommandBuffer cb, const Buffer& q, const Buffer& kcache,
+                       const Buffer& vcache, const Buffer& out, const Buffer& params,
+                       const AttnTiledPush& p);
   // Attention of a small batch in one dispatch (shaders/attn_fused.comp): RoPE on q and k,
   // k/v stored as f16 at cache rows params[0] + t, causal attention over the cache with
   // p.n_split key ranges merged in place; out is f32 [t][n_head*hd], or with p.flags & 1

@@ -41,6 +41,7 @@ const Row kTable[] = {
     {"rms_norm", false, {1, 1, 1}, sizeof(RmsNormPush), {Spec::kWgLarge}},
     {"rope_store", false, {1, 1, 1, 1, 1, 1, 1}, sizeof(RopeStorePush), {Spec::kWgSmall}},
     {"attn", false, {1, 1, 1, 1, 1, 1}, sizeof(AttnPush), {Spec::kWgSmall}},
+    {"attn_tiled", false, {1, 1, 1, 1, 1}, sizeof(AttnTiledPush), {}},
     {"attn_combine", false, {1, 1}, sizeof(AttnCombinePush), {Spec::kWgSmall}},
     {"attn_fused", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kAttnWg}},
     {"x_tiles", false, {1, 1}, sizeof(XTilesPush), {Spec::kWgLarge}},

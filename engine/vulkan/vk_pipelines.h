@@ -56,6 +56,10 @@ struct AttnCombinePush {
 struct CountPush {
   uint32_t n;
 };
+struct AttnTiledPush {
+  uint32_t n_head, n_head_kv, head_dim, n_tokens;
+  float scale;
+};
 struct XTilesPush {
   uint32_t n_in, n_tokens, x_off, x_stride, n_kt;
 };
