@@ -8,12 +8,15 @@
 //
 // Keys in tiles of BK = 32, online softmax per row:
 //   load the K and V tiles (K rows skewed by one 16-byte word: conflict-free reads);
-//   scores: thread (tid / 16, tid % 16) computes rows 2 (tid / 16) + {0, 1} x keys
-//   2 (tid % 16) + {0, 1} (f32 q pre-scaled, f16 keys), masked to -inf past each row's
-//   position; probabilities: the 8 threads of row tid / 8 each take the row max of the
-//   tile, then exp(s - max) of its 4 keys; output: the same 8 threads accumulate 8-element
-//   columns tid % 8 + 8 i of P V (f32), rescaled when the row max grows.
-// Four barriers per tile. Loading the next tile ahead is left for later.
+//   scores: thread tid computes rows 4 (tid / 32) .. + 3 x key tid % 32 (f32 q
+//   pre-scaled, f16 keys), masked to -inf past each row's position; probabilities: the 8
+//   threads of row tid / 8 each take the row max of the tile, then exp(s - max) of its 4
+//   keys; output: thread tid accumulates elements 8 (tid % 16) .. + 7 of rows
+//   2 (tid / 16) + {0, 1} of P V (f32), rescaled when the row max grows. Each unpacked
+//   f16 K or V value serves several rows (4 and 2): the f16 -> f32 conversions, not the
+//   multiply-adds, would bound it otherwise.
+// Four barriers per tile; each thread loads its share of the next K and V tiles into
+// registers while the current ones are in use.
 //
 // bindings: 0 q (f32 [t][n_head*hd], RoPE applied), 1 kcache, 2 vcache (f16 [pos][n_kv*hd],
 //           read as uvec4), 3 out (f32 [t][n_head*hd]), 4 params (uint: pos of token 0)
@@ -44,9 +47,25 @@ shared uvec4 ks[BK * KLD];         // [key][hd / 8 (+ 1)]
 shared uvec4 vs[BK * HD_MAX / 8u]; // [key][hd / 8]
 shared float ss[R * SLD];          // scores of the tile
 shared float ps[R * SLD];          // probabilities of the tile
+shared float cs[R];                // rescale factor of each row's sums (max grew)
 
 vec4 lo4(uvec4 h) { return vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y)); }
 vec4 hi4(uvec4 h) { return vec4(unpackHalf2x16(h.z), unpackHalf2x16(h.w)); }
+
+// Word u < BK hd / 8 of the K and V tile at key jt (key jt + u / (hd / 8), word u % ..),
+// for u = tid and tid + NT; words past n_keys are not loaded.
+void load_tile(uint jt, uint n_keys, uint head_off, uint kv_dim, uint h8, uint tid,
+               out uvec4 kr[2], out uvec4 vr[2]) {
+  [[unroll]] for (uint i = 0u; i < 2u; ++i) {
+    const uint u = tid + NT * i, key = jt + u / h8;
+    kr[i] = vr[i] = uvec4(0u);
+    if (u < BK * h8 && key < n_keys) {
+      const uint g = (key * kv_dim + head_off) / 8u + u % h8;
+      kr[i] = kc[g];
+      vr[i] = vc[g];
+    }
+  }
+}
 
 void main() {
   const uint tid = gl_LocalInvocationID.x;
@@ -62,44 +81,47 @@ void main() {
     qs[i] = vec4(q[base], q[base + 1u], q[base + 2u], q[base + 3u]) * p.scale;
   }
 
-  // scores: rows sr, sr + 1, keys sk, sk + 1 of the tile; their last keys (positions)
-  const uint sr = 2u * (tid / 16u), sk = 2u * (tid % 16u);
-  const uint lim0 = pos0 + min(r0 + sr, n_rows - 1u) / G;
-  const uint lim1 = pos0 + min(r0 + sr + 1u, n_rows - 1u) / G;
-  // probabilities and output: row pr, keys 4 pc .. of the tile, columns pc + 8 i
+  // scores: rows sq .. sq + 3 x key sk of the tile (a K word unpacked once serves 4 rows)
+  const uint sq = 4u * (tid / 32u), sk = tid % 32u;
+  uint lim[4];  // the rows' last keys (positions)
+  [[unroll]] for (uint r = 0u; r < 4u; ++r) lim[r] = pos0 + min(r0 + sq + r, n_rows - 1u) / G;
+  // probabilities: row pr, keys 4 pc .. of the tile
   const uint pr = tid / 8u, pc = tid % 8u;
-  float m = -1.0 / 0.0, l = 0.0;
-  vec4 acc[4];
+  float m = -1.0 / 0.0;
+  // output: rows vr, vr + 1 x elements 8 vc .. + 7 (a V word unpacked once serves 2 rows)
+  const uint vr = 2u * (tid / 16u), vc = tid % 16u;
+  float l0 = 0.0, l1 = 0.0;
+  vec4 acc[4];  // (row vr: elements 0..3, 4..7; row vr + 1: the same)
   [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[i] = vec4(0.0);
 
+  // this thread's K and V words of a tile (up to BK hd / 8 = 2 NT of each): the next tile's
+  // are loaded while the current one is in use
+  uvec4 kr[2], vw[2];
+  load_tile(0u, n_keys, hk * hd, kv_dim, h8, tid, kr, vw);
   for (uint jt = 0u; jt < n_keys; jt += BK) {
     const uint n_tile = min(BK, n_keys - jt);
-    for (uint u = tid; u < n_tile * h8; u += NT) {
-      const uint key = u / h8, c = u % h8;
-      const uint g = ((jt + key) * kv_dim + hk * hd) / 8u + c;
-      ks[key * KLD + c] = kc[g];
-      vs[key * h8 + c] = vc[g];
+    [[unroll]] for (uint i = 0u; i < 2u; ++i) {
+      const uint u = tid + NT * i;
+      if (u < n_tile * h8) {
+        ks[(u / h8) * KLD + u % h8] = kr[i];
+        vs[u] = vw[i];
+      }
     }
     barrier();
+    if (jt + BK < n_keys) load_tile(jt + BK, n_keys, hk * hd, kv_dim, h8, tid, kr, vw);
 
-    vec4 d = vec4(0.0);  // (r0 k0, r0 k1, r1 k0, r1 k1)
+    vec4 d = vec4(0.0);  // rows sq .. sq + 3
     if (sk < n_tile) {
-      const uint k1 = min(sk + 1u, n_tile - 1u);
       for (uint c = 0u; c < h8; ++c) {
-        const uvec4 a = ks[sk * KLD + c], b = ks[k1 * KLD + c];
-        const vec4 a0 = lo4(a), a1 = hi4(a), b0 = lo4(b), b1 = hi4(b);
-        const vec4 q00 = qs[sr * h4 + 2u * c], q01 = qs[sr * h4 + 2u * c + 1u];
-        const vec4 q10 = qs[(sr + 1u) * h4 + 2u * c], q11 = qs[(sr + 1u) * h4 + 2u * c + 1u];
-        d += vec4(dot(q00, a0) + dot(q01, a1), dot(q00, b0) + dot(q01, b1),
-                  dot(q10, a0) + dot(q11, a1), dot(q10, b0) + dot(q11, b1));
+        const uvec4 kw = ks[sk * KLD + c];
+        const vec4 a0 = lo4(kw), a1 = hi4(kw);
+        [[unroll]] for (uint r = 0u; r < 4u; ++r)
+          d[r] += dot(qs[(sq + r) * h4 + 2u * c], a0) + dot(qs[(sq + r) * h4 + 2u * c + 1u], a1);
       }
     }
     const float ninf = -1.0 / 0.0;
-    const uint j0 = jt + sk, j1 = jt + sk + 1u;
-    ss[sr * SLD + sk] = sk < n_tile && j0 <= lim0 ? d.x : ninf;
-    ss[sr * SLD + sk + 1u] = sk + 1u < n_tile && j1 <= lim0 ? d.y : ninf;
-    ss[(sr + 1u) * SLD + sk] = sk < n_tile && j0 <= lim1 ? d.z : ninf;
-    ss[(sr + 1u) * SLD + sk + 1u] = sk + 1u < n_tile && j1 <= lim1 ? d.w : ninf;
+    [[unroll]] for (uint r = 0u; r < 4u; ++r)
+      ss[(sq + r) * SLD + sk] = sk < n_tile && jt + sk <= lim[r] ? d[r] : ninf;
     barrier();
 
     float mt = ninf;
@@ -107,41 +129,43 @@ void main() {
     const float m_new = max(m, mt);  // finite: key 0 of the first tile is in every row
     [[unroll]] for (uint j = 0u; j < 4u; ++j)
       ps[pr * SLD + 4u * pc + j] = exp(ss[pr * SLD + 4u * pc + j] - m_new);
-    const float corr = exp(m - m_new);
+    if (pc == 0u) cs[pr] = exp(m - m_new);
+    m = m_new;
     barrier();
 
-    float lt = 0.0;
-    [[unroll]] for (uint i = 0u; i < 2u; ++i) {
-      acc[2u * i] *= corr;
-      acc[2u * i + 1u] *= corr;
-    }
-    for (uint j = 0u; j < n_tile; ++j) {
-      const float pj = ps[pr * SLD + j];
-      lt += pj;
-      [[unroll]] for (uint i = 0u; i < 2u; ++i) {
-        const uint c = pc + 8u * i;
-        if (c < h8) {
-          const uvec4 v = vs[j * h8 + c];
-          acc[2u * i] += pj * lo4(v);
-          acc[2u * i + 1u] += pj * hi4(v);
-        }
+    if (vc < h8) {
+      const float c0 = cs[vr], c1 = cs[vr + 1u];
+      acc[0] *= c0;
+      acc[1] *= c0;
+      acc[2] *= c1;
+      acc[3] *= c1;
+      float lt0 = 0.0, lt1 = 0.0;
+      for (uint j = 0u; j < n_tile; ++j) {
+        const float p0 = ps[vr * SLD + j], p1 = ps[(vr + 1u) * SLD + j];
+        const uvec4 v = vs[j * h8 + vc];
+        const vec4 v0 = lo4(v), v1 = hi4(v);
+        lt0 += p0;
+        lt1 += p1;
+        acc[0] += p0 * v0;
+        acc[1] += p0 * v1;
+        acc[2] += p1 * v0;
+        acc[3] += p1 * v1;
       }
+      l0 = l0 * c0 + lt0;
+      l1 = l1 * c1 + lt1;
     }
-    l = l * corr + lt;
-    m = m_new;
     barrier();
   }
 
-  const uint row = r0 + pr;
-  if (row < n_rows) {
-    const uint base = ((row / G) * p.n_head + hk * G + row % G) * hd;
+  if (vc < h8) {
     [[unroll]] for (uint i = 0u; i < 2u; ++i) {
-      const uint c = pc + 8u * i;
-      if (c >= h8) continue;
-      const vec4 a = acc[2u * i] / l, b = acc[2u * i + 1u] / l;
+      const uint row = r0 + vr + i;
+      if (row >= n_rows) continue;
+      const uint base = ((row / G) * p.n_head + hk * G + row % G) * hd + 8u * vc;
+      const float il = 1.0 / (i == 0u ? l0 : l1);
       [[unroll]] for (uint e = 0u; e < 4u; ++e) {
-        o[base + 8u * c + e] = a[e];
-        o[base + 8u * c + 4u + e] = b[e];
+        o[base + e] = acc[2u * i][e] * il;
+        o[base + 4u + e] = acc[2u * i + 1u][e] * il;
       }
     }
   }
