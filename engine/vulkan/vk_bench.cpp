@@ -148,9 +148,14 @@ double time_matmul(Ops& ops, Type type, int64_t n_in, int64_t n_out, int64_t n_t
     else
       ops.matmul(cb, w, a, uint32_t(n_tokens));
   };
-  timed(ops, copies, body);  // warm-up: pipeline creation, descriptor sets, clocks
-  std::vector<double> t;
   const int per = std::max(copies, 8 / copies * copies);
+  // warm-up: pipeline creation and descriptor sets, then at least kWarmSeconds of GPU work:
+  // an H100 left idle while the host prepares the next case drops to 345 MHz, and a short
+  // burst right after measured prompt matmuls 3-4x slow (not with the clocks kept up)
+  constexpr double kWarmSeconds = 0.2;
+  timed(ops, copies, body);
+  for (double busy = 0; busy < kWarmSeconds;) busy += timed(ops, per, body) * per;
+  std::vector<double> t;
   for (int r = 0; r < std::max(1, reps); ++r) t.push_back(timed(ops, per, body));
   return median(t);
 }
