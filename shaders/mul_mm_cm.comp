@@ -16,12 +16,13 @@
 // 74); 4096 -> 4096 118 / 111 / 126 (85 / 77 / 78); 4096 -> 1024 (mul_mm_cm_n64) 46 / 40
 // / 47 (35 / 32 / 38). From a sweep of shapes with the x tiles (mul_mm_cm, 4096 ->
 // 14336, Q4_K): 512 threads 32 x 32 two steps ahead 92, one step 89; 1024 threads 32 x 16
-// 79; 128 threads 64 x 64 101; 256 threads 64 x 32 one step ahead 108. With f32 x (tile
-// loads converting it) no shape passed 68: removing those loads made that kernel 1.45x
-// faster, halving their bytes (f16, same 16-byte loads per token row) did nothing, and so
-// did loading two steps ahead; what mattered was the number of load instructions and
-// cache lines per step, which the contiguous tiles cut 4x. Arrays of cooperative matrices
-// (instead of the plain variables of FOR_IJ) were 2.5x slower.
+// 79; 128 threads 64 x 64 101; 256 threads 64 x 32 one step ahead 108. With f32 x
+// (converted in the tile loads) no shape passed 68. In that kernel (512 threads, 32 x 32,
+// 60 at 4096 -> 14336 Q4_K), diagnostic builds gave: x loads hitting L1 instead 87, half
+// the bytes with the same loads and cache lines 59, loading two steps ahead 60, no
+// dequantization or conversion 85; the f16 tiles (half the loads and cache lines per
+// step, no conversion in the loop) 88. An array of cooperative matrices for the
+// accumulators instead of the plain variables of FOR_IJ measured the same.
 //
 // Pipelining: two (W, X) buffers in shared memory (2 x (BM + BN) x 80 bytes: 40 KiB at
 // BN = 128). In step s every thread issues the global loads of step s + 1 (CM_PF2: s + 2)
@@ -349,8 +350,7 @@ void main() {
   const uint lr0 = tid / 2u, h = tid % 2u;
   const uint mrow = m0 + lr0;
 
-  // accumulators and fragments as plain variables: arrays of cooperative matrices end up
-  // in local memory (measured 2.5x slower)
+  // accumulators and fragments as plain variables (FOR_IJ)
   FOR_IJ(ACC_DECL)
   const uint n_steps = p.B * QK / 32u;  // 32-element sub-blocks of the padded row
 #if defined(CM_PF2)
