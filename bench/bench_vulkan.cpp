@@ -166,14 +166,10 @@ void bench_mvqo(const Args& a) {
   std::printf("\ndecode matvec stages, us (int8 x; mvqo: quantized output):\n");
   for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
     for (std::string v : {"plain", "32/1", "32/2", "32/4", "32/8", "64/2", "64/4", "64/8", "128/4", "128/8"}) {
-      petrel::vk::Tuning tu = variant_tuning(a, "default");
-      tu.use_mvq = true;
-      uint32_t wg = 0, rows = 0;
       const bool plain = v == "plain";
-      if (!plain) {
-        std::sscanf(v.c_str(), "%u/%u", &wg, &rows);
-        for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, rows};
-      }
+      // "WG/ROWS": the same rows for gate/up ("WG/ROWS/ROWS" of --mvqo)
+      petrel::vk::Tuning tu = variant_tuning(a, plain ? "default" : v + v.substr(v.find('/')));
+      tu.use_mvq = true;
       petrel::vk::Ops ops(a.device, &tu);
       std::printf("%-5s %-6s", petrel::kernels::type_traits(t)->name, v.c_str());
       const petrel::vk::Q8Act xin = ops.alloc_q8(14336, "x int8"), xout = ops.alloc_q8(14336, "y int8");

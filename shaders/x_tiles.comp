@@ -23,7 +23,7 @@ layout(binding = 1) writeonly buffer T { uvec4 tiles[]; };
 #if defined(GLU)
 layout(binding = 2) readonly buffer U { float u[]; };
 layout(binding = 2) readonly buffer U4 { vec4 u4[]; };
-vec4 silu_mul(vec4 g, vec4 up) { return g / (1.0 + exp(-g)) * up; }
+#define SILU_MUL(g, up) ((g) / (1.0 + exp(-(g))) * (up))
 #endif
 layout(push_constant) uniform Push { uint n_in, n_tokens, x_off, x_stride, n_kt; } p;
 
@@ -43,14 +43,14 @@ void main() {
     a = x4[base / 4u];
     b = x4[base / 4u + 1u];
 #if defined(GLU)
-    a = silu_mul(a, u4[base / 4u]);
-    b = silu_mul(b, u4[base / 4u + 1u]);
+    a = SILU_MUL(a, u4[base / 4u]);
+    b = SILU_MUL(b, u4[base / 4u + 1u]);
 #endif
   } else {
     for (uint c = 0u; c < 4u; ++c) {
 #if defined(GLU)
-      if (k + c < p.n_in) a[c] = silu_mul(vec4(x[base + c]), vec4(u[base + c])).x;
-      if (k + 4u + c < p.n_in) b[c] = silu_mul(vec4(x[base + 4u + c]), vec4(u[base + 4u + c])).x;
+      if (k + c < p.n_in) a[c] = SILU_MUL(x[base + c], u[base + c]);
+      if (k + 4u + c < p.n_in) b[c] = SILU_MUL(x[base + 4u + c], u[base + 4u + c]);
 #else
       if (k + c < p.n_in) a[c] = x[base + c];
       if (k + 4u + c < p.n_in) b[c] = x[base + 4u + c];

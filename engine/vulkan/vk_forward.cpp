@@ -339,8 +339,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       o.mul_mvq_q8(cb, L.w_down, xq2_, down_args, n, io);
       x_ready = io.out != nullptr;
     } else {
-      if (fuse) tiles(*g_, n_ff);  // (else gate/up left down's tiles in xt_)
-      mm(L.w_down, down_args);
+      mm(L.w_down, down_args);  // (with tensor cores gate/up left its tiles in xt_)
     }
     o.barrier(cb);
   }
@@ -368,7 +367,11 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   } else {
     o.rms_norm(cb, *x_, off, *output_norm_, *h_, off, rows, n_embd, eps);
     o.barrier(cb);
-    o.matmul(cb, output_, {h_, off, n_embd, logits_, 0, n_vocab}, rows);
+    if (all_logits) {  // rows == n: through xt_ like the layers' matmuls
+      tiles(*h_, n_embd);
+      mm(output_, {h_, 0, n_embd, logits_, 0, n_vocab});
+    } else
+      o.matmul(cb, output_, {h_, off, n_embd, logits_, 0, n_vocab}, rows);
   }
   o.transfer_barrier(cb);
   VkBufferCopy cp{0, 0, VkDeviceSize(rows) * n_vocab * 4};
