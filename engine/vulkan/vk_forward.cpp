@@ -75,7 +75,10 @@ class BackendImpl final : public Backend {
   Buffer* inv_freq_ = nullptr;
   std::vector<LayerGpu> layers_;
   Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
-  Buffer *params_, *tokens_, *readback_;
+  // positions and token ids: written by the host (host_*), copied at the start of each
+  // pass into device-local twins that the shaders read (every layer's attention reads the
+  // position: from host memory that is a bus round trip each)
+  Buffer *host_params_, *host_tokens_, *params_, *tokens_, *readback_;
   // int8 activations for mul_mvq_q8 (decode-sized batches, Tuning::use_mvq): xq_ feeds
   // q/k/v, gate/up and the output; xq2_ feeds wo and down
   Q8Act xq_, xq2_;
@@ -171,8 +174,10 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   ops_->ctx().run_now([&](VkCommandBuffer cb) {
     ops_->ctx().fn.vkCmdFillBuffer(cb, counters_->handle, 0, VK_WHOLE_SIZE, 0);
   });
-  params_ = m.host_buffer(256, false, "params");
-  tokens_ = m.host_buffer(mb * 4, false, "token ids");
+  host_params_ = m.host_buffer(256, false, "params");
+  host_tokens_ = m.host_buffer(mb * 4, false, "token ids");
+  params_ = m.device_buffer(256, "params (device)");
+  tokens_ = m.device_buffer(mb * 4, "token ids (device)");
   readback_ = m.host_buffer(mb * out_row * 4, true, owns_output_ ? "logits readback" : "hidden readback");
 }
 
@@ -201,6 +206,9 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   PETREL_VK_CHECK(c.fn.vkBeginCommandBuffer(cb, &bi));
   if (o.pipes().tuning().profile) o.profile_begin(cb, profiles_[key], 64 + 16 * uint32_t(layers_.size()));
+  const VkBufferCopy cp_params{0, 0, 16}, cp_tokens{0, 0, VkDeviceSize(n) * 4};
+  c.fn.vkCmdCopyBuffer(cb, host_params_->handle, params_->handle, 1, &cp_params);
+  c.fn.vkCmdCopyBuffer(cb, host_tokens_->handle, tokens_->handle, 1, &cp_tokens);
   o.transfer_barrier(cb);
   o.get_rows(cb, tok_embd_, *tokens_, 0, *x_, n);  // x = tok_embd[tokens]   [n, n_embd]
   o.barrier(cb);
@@ -410,8 +418,8 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
   for (int done = 0; done < n;) {
     const int m = std::min(max_batch_, n - done);
     const uint32_t p0 = uint32_t(pos + done);
-    std::memcpy(tokens_->mapped, tokens + done, size_t(m) * 4);
-    static_cast<uint32_t*>(params_->mapped)[0] = p0;
+    std::memcpy(host_tokens_->mapped, tokens + done, size_t(m) * 4);
+    static_cast<uint32_t*>(host_params_->mapped)[0] = p0;
     const uint32_t n_split = m == 1 ? decode_splits(p0 + 1) : 1;
     VkCommandBuffer cb = record(uint32_t(m), what, n_split);
     ops_->ctx().submit_and_wait(cb);
