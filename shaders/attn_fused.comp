@@ -29,6 +29,7 @@
 //           n_split <= 32, head_dim % 32 == 0 for Q8
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_EXT_control_flow_attributes : enable
+#extension GL_KHR_shader_subgroup_shuffle : enable
 layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
 #include "reduce.glsl"
@@ -49,6 +50,7 @@ layout(binding = 4) buffer VC { uint vc[]; };
 layout(binding = 4) readonly buffer VC4 { uvec4 vc4[]; };
 layout(binding = 5) writeonly buffer O { float o[]; };
 layout(binding = 5) writeonly buffer OQ { uvec4 oq[]; };
+layout(binding = 5) writeonly buffer OQW { uint oqw[]; };
 layout(binding = 5) writeonly buffer ODS { vec2 ods[]; };
 layout(binding = 6) coherent buffer Part { float part[]; };
 layout(binding = 7) coherent buffer Counters { uint counters[]; };
@@ -327,6 +329,23 @@ void main() {
     return;
   }
   // Q8 output: blocks of 32 along the head, as quantize_q8.comp
+  if (gl_SubgroupSize == 32u && WG >= hd) {
+    // a subgroup per block (thread tid holds dim tid; head_dim % 32 == 0): the values of
+    // the path below without its serial loops
+    const bool mine = tid < hd;
+    const float v = mine ? res[0] / l : 0.0;
+    const float d = subgroupMax(abs(v)) / 127.0;
+    const float id = d > 0.0 ? 1.0 / d : 0.0;
+    const int q = int(roundEven(v * id));
+    const int sum = subgroupAdd(q);
+    // four neighbouring bytes into one word (byte k = dim 4w + k), as q8_word packs them
+    uint w = (uint(q) & 0xFFu) << (8u * (tid & 3u));
+    w |= subgroupShuffleXor(w, 1u);
+    w |= subgroupShuffleXor(w, 2u);
+    if (mine && (tid & 3u) == 0u) oqw[(ob + tid) / 4u] = w;
+    if (mine && (tid & 31u) == 0u) ods[p.ds_off + (ob + tid) / 32u] = vec2(d, d * float(sum));
+    return;
+  }
   [[unroll]] for (uint i = 0u; i < MAX_HD / WG_MIN; ++i) {
     const uint d = tid + i * WG;
     if (d < hd) of[d] = res[i] / l;
