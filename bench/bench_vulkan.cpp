@@ -3,7 +3,7 @@
 // sweep), decode (tg) and prompt (pp) tokens/s per model type.
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--layers 32] [--no-model] [--no-sweep] [--no-kernels] [--mm-only]
-//                [--profile [--mvq]] [--mvqo default,off,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]
+//                [--profile [--mvq]] [--mvqo default,off,nof32x,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]
 //   --mvqo: the model runs once per variant: the default tuning, "off" (every int8 matvec
 //           input from quantize_q8) or mul_mvqo row groups of WG threads x ROWS rows (GLU_ROWS for gate/up)
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
@@ -48,12 +48,14 @@ struct Args {
 petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
   petrel::vk::Ops probe(a.device);
   petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
-  if (variant == "off") {
+  if (variant == "nof32x") {
+    tu.mvq_f32x = false;
+  } else if (variant == "off") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->rows = s->glu_rows = 0;
   } else if (variant != "default") {
     uint32_t wg = 0, rows = 0, glu_rows = 0;
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
-      throw std::runtime_error("--mvqo takes default, off or WG/ROWS/GLU_ROWS");
+      throw std::runtime_error("--mvqo takes default, off, nof32x or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -434,7 +436,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]] [--mvqo default,off,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]] [--mvqo default,off,nof32x,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
       return 2;
     }
   }

@@ -25,6 +25,9 @@
 // spec:     0 WG (threads of the workgroup), 1 NR (rows per row group), 2 NG (QOUT: row
 //           groups per workgroup, NR * NG == 32; WG / NG a multiple of the subgroup size)
 // grid:     x * z = ceil(n_out / (NR * NG)) workgroups, y = tokens
+// Variant XF32: x arrives as f32 (binding 1, x_off/x_stride in floats, multiples of 4;
+// n_in <= XF32_MAX); each workgroup first quantizes its token's row into shared memory
+// exactly as quantize_q8.comp would (no norm, no flags & 16), saving that stage.
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_shuffle : enable
@@ -51,9 +54,20 @@ layout(local_size_x_id = 0) in;
 const uint GT = WG / NG;  // threads per row group
 const uint RW = NR * NG;  // rows per workgroup
 
+#ifdef XF32
+const uint XF32_MAX = 32768u;  // Ops::kMvqF32MaxIn
+layout(binding = 1) readonly buffer XF { vec4 xf4[]; };
+shared uvec4 sxq[XF32_MAX / 16u];
+shared vec2 sxds[XF32_MAX / 32u];
+#define XQ sxq
+#define XDS sxds
+#else
 layout(binding = 1) readonly buffer XQ { uvec4 xq[]; };
 layout(binding = 1) readonly buffer XDS { vec2 xds[]; };
 layout(binding = 1) readonly buffer XPS { float xps[]; };
+#define XQ xq
+#define XDS xds
+#endif
 layout(binding = 2) buffer Y { float y[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
 #ifdef QOUT
@@ -107,29 +121,29 @@ XChunk load_x(uint qb, uint db, uint b, uint c) {
   x.qlo2 = x.qhi2 = uvec4(0u);
 #if defined(TYPE_Q8_0)
   // Q8_0 blocks line up with the x blocks; chunk c is x bytes 16c..16c+15
-  x.qlo = xq[qb + 2u * b + c];
+  x.qlo = XQ[qb + 2u * b + c];
   x.qhi = uvec4(0u);
-  x.dlo = xds[db + b];
+  x.dlo = XDS[db + b];
   x.dhi = vec2(0.0);
 #elif defined(TYPE_Q4_K)
   // chunk c: qs[32c..32c+31]; low nibbles are elements 64c + [0,32) (sub-block 2c), high
   // nibbles the same + 32 (sub-block 2c + 1)
   const uint xlo = b + 2u * c;
-  x.qlo = xq[qb + 2u * xlo];
-  x.qlo2 = xq[qb + 2u * xlo + 1u];
-  x.qhi = xq[qb + 2u * xlo + 2u];
-  x.qhi2 = xq[qb + 2u * xlo + 3u];
-  x.dlo = xds[db + xlo];
-  x.dhi = xds[db + xlo + 1u];
+  x.qlo = XQ[qb + 2u * xlo];
+  x.qlo2 = XQ[qb + 2u * xlo + 1u];
+  x.qhi = XQ[qb + 2u * xlo + 2u];
+  x.qhi2 = XQ[qb + 2u * xlo + 3u];
+  x.dlo = XDS[db + xlo];
+  x.dhi = XDS[db + xlo + 1u];
 #elif defined(TYPE_Q6_K)
   // chunk c: ql[16c..+16] of half n = c / 4 at L = 16 (c % 4) = 32 qd0 + l; low nibbles
   // are elements 128n + 32qd0 + l + [0,16), high nibbles the same + 64
   const uint n = c / 4u, L = 16u * (c % 4u), qd0 = L / 32u, l = L % 32u;
   const uint xlo = b + 4u * n + qd0;
-  x.qlo = xq[qb + 2u * xlo + l / 16u];
-  x.qhi = xq[qb + 2u * (xlo + 2u) + l / 16u];
-  x.dlo = xds[db + xlo];
-  x.dhi = xds[db + xlo + 2u];
+  x.qlo = XQ[qb + 2u * xlo + l / 16u];
+  x.qhi = XQ[qb + 2u * (xlo + 2u) + l / 16u];
+  x.dlo = XDS[db + xlo];
+  x.dhi = XDS[db + xlo + 2u];
 #endif
   return x;
 }
@@ -248,14 +262,39 @@ void main() {
   const uint row0 = wrow0 + (tid / GT) * NR;  // the row group's first row
   const uint t = gl_WorkGroupID.y;
   const uint xe = p.x_off + t * p.x_stride;  // first x element of the token
-  const uint qb = xe / 16u, db = p.ds_off + xe / 32u;
   const uint n_chunks = p.B * CPB;
+#ifdef XF32
+  // the token's row quantized into shared memory (blocks of 32 as quantize_q8.comp)
+  for (uint b = tid; b < p.n_in / 32u; b += WG) {
+    vec4 v[8];
+    float amax = 0.0;
+    [[unroll]] for (uint i = 0u; i < 8u; ++i) {
+      v[i] = xf4[xe / 4u + 8u * b + i];
+      const vec4 a = abs(v[i]);
+      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+    }
+    const float d = amax / 127.0;
+    const float id = d > 0.0 ? 1.0 / d : 0.0;
+    int sum = 0;
+    uint words[8];
+    [[unroll]] for (uint i = 0u; i < 8u; ++i) words[i] = q8_word(v[i], id, sum);
+    sxq[2u * b] = uvec4(words[0], words[1], words[2], words[3]);
+    sxq[2u * b + 1u] = uvec4(words[4], words[5], words[6], words[7]);
+    sxds[b] = vec2(d, d * float(sum));
+  }
+  barrier();
+  const uint qb = 0u, db = 0u;
+  const bool x_rms = false;
+  float x_ss = 0.0;
+#else
+  const uint qb = xe / 16u, db = p.ds_off + xe / 32u;
   // flags & 16: this thread's share of the sums of squares of x (summed at the end)
   const bool x_rms = (p.flags & 16u) != 0u;
   float x_ss = 0.0;
   if (x_rms)
     for (uint i = gl_SubgroupInvocationID; i < p.n_in / 32u; i += gl_SubgroupSize)
       x_ss += xps[p.ps_off + xe / 32u + i];
+#endif
   float acc[NR];
 #ifdef GLU
   float acc_up[NR];

@@ -44,7 +44,8 @@ foreach(t Q8_0 Q4_K Q6_K)
     "mul_mvq_${tl}|mul_mvq.comp|TYPE_${t}"
     "mul_mvq_glu_${tl}|mul_mvq.comp|TYPE_${t},GLU"
     "mul_mvqo_${tl}|mul_mvq.comp|TYPE_${t},QOUT"
-    "mul_mvqo_glu_${tl}|mul_mvq.comp|TYPE_${t},GLU,QOUT")
+    "mul_mvqo_glu_${tl}|mul_mvq.comp|TYPE_${t},GLU,QOUT"
+    "mul_mvqox_${tl}|mul_mvq.comp|TYPE_${t},QOUT,XF32")
 endforeach()
 
 set(PETREL_SPV_DIR ${CMAKE_CURRENT_BINARY_DIR}/spv)

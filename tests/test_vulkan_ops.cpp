@@ -563,6 +563,65 @@ TEST(VulkanOps, MulMvqQuantizedOutput) {
   });
 }
 
+// mul_mvq_f32x (f32 x quantized by each workgroup) against quantize_q8 + mul_mvq_q8 with
+// the same output quantization: the same bits, y and the int8 output with its scales.
+TEST(VulkanOps, MulMvqFromF32MatchesQuantizeThenMvq) {
+  REQUIRE_VULKAN();
+  if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
+  Ops& o = *ops();
+  std::mt19937 rng(41);
+  const int64_t n_out = 64;
+  const uint32_t n_tok = 2;
+  for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K})
+    for (bool norm : {false, true}) {
+      const int64_t n_in = t == Type::kQ8_0 ? 736 : 1280;  // not a multiple of the workgroup
+      SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + (norm ? " norm" : ""));
+      HostWeight w = random_weight(t, n_in, n_out, rng);
+      const GpuWeight g = o.upload_weight(w.view, "w");
+      if (!o.mvq_f32x_supported(g)) GTEST_SKIP() << "mul_mvqo not run for this type here";
+      auto x = random_vec(size_t(n_in) * (n_tok + 1), rng, 2.f);
+      for (int i = 0; i < 32; ++i) x[size_t(n_in + 32 + i)] = 0.f;  // an all-zero block
+      auto y0 = random_vec(size_t(n_out * n_tok), rng), nw = random_vec(size_t(n_out), rng);
+      Buffer *xb = dev(x, "x"), *ya = dev(y0, "y a"), *yb = dev(y0, "y b"), *nb = dev(nw, "norm");
+      const Q8Act xq = o.alloc_q8(uint32_t(n_in) * n_tok, "x int8");
+      const Q8Act qa = o.alloc_q8(uint32_t(n_out) * n_tok, "out a"), qb = o.alloc_q8(uint32_t(n_out) * n_tok, "out b");
+      MvqIo ia, ib;
+      ia.out = &qa, ib.out = &qb;
+      if (norm) ia.out_norm = ib.out_norm = nb;
+      // token rows from one row in: x_off = n_in
+      const MatArgs fa{xb, uint32_t(n_in), uint32_t(n_in), yb, 0, uint32_t(n_out), nullptr, true};
+      o.ctx().run_now([&](VkCommandBuffer cb) {
+        o.quantize_q8(cb, *xb, uint32_t(n_in), uint32_t(n_in), uint32_t(n_in), n_tok, xq, nullptr, 0.f);
+        o.barrier(cb);
+        o.mul_mvq_q8(cb, g, xq, {nullptr, 0, uint32_t(n_in), ya, 0, uint32_t(n_out), nullptr, true}, n_tok, ia);
+        o.mul_mvq_f32x(cb, g, fa, n_tok, ib);
+      });
+      EXPECT_EQ(fetch(*yb, y0.size()), fetch(*ya, y0.size()));
+      // the parts written: int8 rows, (d, s) per block, sums of squares per block (norm)
+      const size_t n = size_t(n_out) * n_tok, nb32 = n / 32;
+      for (auto [off, bytes, what] : {std::tuple{size_t(0), n, "int8"},
+                                      std::tuple{size_t(qa.ds_off()) * 8, nb32 * 8, "scales"},
+                                      std::tuple{size_t(qa.ps_off()) * 4, nb32 * 4, "squares"}}) {
+        if (!norm && std::string(what) == "squares") continue;  // written with the norm only
+        std::vector<uint8_t> ba(bytes), bb(bytes);
+        o.mem().download(*qa.buf, off, ba.data(), bytes);
+        o.mem().download(*qb.buf, off, bb.data(), bytes);
+        EXPECT_EQ(ba, bb) << what;
+      }
+    }
+  // refused: no quantized output, or x rows off 16-byte boundaries
+  std::mt19937 r2(6);
+  HostWeight w = random_weight(Type::kQ8_0, 64, 32, r2);
+  const GpuWeight g = o.upload_weight(w.view, "q8_0 32 rows");
+  Buffer* xb = o.mem().device_buffer(128 * 4, "x");
+  Buffer* yb = o.mem().device_buffer(64 * 4, "y");
+  const Q8Act yq = o.alloc_q8(64, "y int8");
+  o.ctx().run_now([&](VkCommandBuffer cb) {
+    EXPECT_THROW(o.mul_mvq_f32x(cb, g, {xb, 0, 64, yb, 0, 32}, 1, {}), Error);
+    EXPECT_THROW(o.mul_mvq_f32x(cb, g, {xb, 2, 64, yb, 0, 32}, 1, {false, 0.f, &yq}), Error);
+  });
+}
+
 TEST(VulkanOps, GetRowsEveryType) {
   REQUIRE_VULKAN();
   std::mt19937 rng(5);

@@ -337,14 +337,18 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     // x += w_down g                                                 [n, n_embd]
     const MatArgs down_args{g_, 0, n_ff, x_, 0, n_embd, nullptr, true};
     if (q8(L.w_down)) {
-      if (!g_ready) quantize(*g_, n_ff, xq2_, nullptr);
       // x * the next norm for the next layer's q/k/v or the output
       const bool last = li + 1 == layers_.size();
       const Buffer* next_norm = last ? (out_q8 ? output_norm_ : nullptr)
                                      : (q8_qkv(layers_[li + 1]) ? layers_[li + 1].attn_norm : nullptr);
       MvqIo io;
       if (next_norm && o.mvqo_supported(L.w_down)) io.out = &xq_, io.out_norm = next_norm;
-      o.mul_mvq_q8(cb, L.w_down, xq2_, down_args, n, io);
+      if (!g_ready && io.out && o.mvq_f32x_supported(L.w_down)) {
+        o.mul_mvq_f32x(cb, L.w_down, down_args, n, io);  // quantizes g itself
+      } else {
+        if (!g_ready) quantize(*g_, n_ff, xq2_, nullptr);
+        o.mul_mvq_q8(cb, L.w_down, xq2_, down_args, n, io);
+      }
       x_ready = io.out != nullptr;
     } else {
       mm(L.w_down, down_args);  // (with tensor cores gate/up left its tiles in xt_)

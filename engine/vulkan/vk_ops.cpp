@@ -194,7 +194,18 @@ void Ops::quantize_q8(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, uint3
 
 void Ops::mul_mvq_q8(VkCommandBuffer cb, const GpuWeight& w, const Q8Act& x, const MatArgs& a,
                      uint32_t n_tokens, const MvqIo& io) {
-  mvq_dispatch(cb, w, nullptr, x, a, n_tokens, io);
+  mvq_dispatch(cb, w, nullptr, &x, a, n_tokens, io);
+}
+
+void Ops::mul_mvq_f32x(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a,
+                       uint32_t n_tokens, const MvqIo& io) {
+  if (!io.out || io.x_rms || !mvq_f32x_supported(w) || !a.x || (a.x_off | a.x_stride) % 4 != 0)
+    throw Error(std::string("Vulkan: mul_mvq_f32x takes f32 rows on 16-byte boundaries into a ") +
+                "quantized output, without x_rms, for weights mul_mvqo takes with n_in <= " +
+                std::to_string(kMvqF32MaxIn) + " (" + type_suffix(w.type) + ", n_in " +
+                std::to_string(w.n_in) + ", x_off " + std::to_string(a.x_off) + ", x_stride " +
+                std::to_string(a.x_stride) + ")");
+  mvq_dispatch(cb, w, nullptr, nullptr, a, n_tokens, io);
 }
 
 void Ops::mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
@@ -204,41 +215,45 @@ void Ops::mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWei
   MatArgs plain = a;
   plain.bias = nullptr;
   plain.accumulate = false;
-  mvq_dispatch(cb, gate, &up, x, plain, n_tokens, io);
+  mvq_dispatch(cb, gate, &up, &x, plain, n_tokens, io);
 }
 
 void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
-                       const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io) {
+                       const Q8Act* xq, const MatArgs& a, uint32_t n_tokens, const MvqIo& io) {
   if (!mvq_supported(w))
     throw Error(std::string("Vulkan: mul_mvq does not take a ") + type_suffix(w.type) +
                 " weight of row length " + std::to_string(w.n_in) +
                 (ctx_->caps.integer_dot ? "" : " (device lacks integer dot products)"));
-  if ((a.x_off | a.x_stride) % 32 != 0 ||
-      uint64_t(a.x_off) + uint64_t(a.x_stride) * (n_tokens - 1) + uint64_t(w.n_in) > x.capacity)
+  const uint64_t x_end = uint64_t(a.x_off) + uint64_t(a.x_stride) * (n_tokens - 1) + uint64_t(w.n_in);
+  if (xq && ((a.x_off | a.x_stride) % 32 != 0 || x_end > xq->capacity))
     throw Error("Vulkan: mul_mvq x rows (x_off " + std::to_string(a.x_off) + ", x_stride " +
                 std::to_string(a.x_stride) + ") must start on blocks of 32 inside the " +
-                std::to_string(x.capacity) + " quantized elements");
+                std::to_string(xq->capacity) + " quantized elements");
+  if (!xq && x_end * 4 > a.x->size)
+    throw Error("Vulkan: mul_mvq f32 x rows end at float " + std::to_string(x_end) +
+                ", past the buffer's " + std::to_string(a.x->size / 4));
   if (io.out) {
     if (!mvqo_supported(w, up != nullptr))
       throw Error(std::string("Vulkan: mul_mvq cannot quantize the output of a ") +
                   type_suffix(w.type) + " weight of " + std::to_string(w.n_out) +
                   " rows (needs a multiple of 32 and a workgroup shape the device takes)");
-    if (io.out->buf == x.buf)
+    if (xq && io.out->buf == xq->buf)
       throw Error("Vulkan: mul_mvq cannot quantize its output into the buffer it reads x from");
     if (uint64_t(w.n_out) * n_tokens > io.out->capacity)
       throw Error("Vulkan: mul_mvq output of " + std::to_string(n_tokens) + " rows of " +
                   std::to_string(w.n_out) + " exceeds the quantized buffer's " +
                   std::to_string(io.out->capacity) + " elements");
   }
-  const std::string kind = std::string(io.out ? "mul_mvqo" : "mul_mvq") + (up ? "_glu_" : "_");
+  const std::string kind =
+      std::string(io.out ? "mul_mvqo" : "mul_mvq") + (xq ? "" : "x") + (up ? "_glu_" : "_");
   const Pipeline& p = pipes_->get(kind + type_suffix(w.type));
   MulMvPush mv;
   MatArgs qa = a;
-  qa.x = x.buf;
+  if (xq) qa.x = xq->buf;
   mat_push(w, qa, &mv);
   const uint32_t flags = mv.flags | (io.out && io.out_norm ? 8u : 0u) | (io.x_rms ? 16u : 0u);
   MulMvqPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride,
-                mv.y_off, mv.y_stride, flags, x.ds_off(), x.ps_off(),
+                mv.y_off, mv.y_stride, flags, xq ? xq->ds_off() : 0u, xq ? xq->ps_off() : 0u,
                 io.out ? io.out->ds_off() : 0u, io.out ? io.out->ps_off() : 0u, io.eps};
   std::vector<BufRef> bufs = mat_bufs(w, up, qa);
   if (io.out) {

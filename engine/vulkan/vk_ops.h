@@ -111,6 +111,16 @@ class Ops {
   // element a.x_off + t * a.x_stride of `x` (a.x is ignored; multiples of 32).
   void mul_mvq_q8(VkCommandBuffer cb, const GpuWeight& w, const Q8Act& x, const MatArgs& a,
                   uint32_t n_tokens, const MvqIo& io = {});
+  // mul_mvq_q8 with io.out set (and no io.x_rms) from f32 x rows at a.x, a.x_off + t *
+  // a.x_stride (floats, multiples of 4): every workgroup quantizes its token's row into
+  // shared memory exactly as quantize_q8 would, so the result is that of quantize_q8 then
+  // mul_mvq_q8, one stage fewer (mul_mvqox). Needs mvq_f32x_supported(w).
+  static constexpr int64_t kMvqF32MaxIn = 32768;  // XF32_MAX in shaders/mul_mvq.comp
+  bool mvq_f32x_supported(const GpuWeight& w) const {
+    return pipes_->tuning().mvq_f32x && mvqo_supported(w) && w.n_in <= kMvqF32MaxIn;
+  }
+  void mul_mvq_f32x(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
+                    const MvqIo& io);
   // y[t] = silu(Wg x[t]) * (Wu x[t]), x as in mul_mvq_q8.
   void mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
                       const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io = {});
@@ -203,8 +213,9 @@ class Ops {
   void mat_push(const GpuWeight& w, const MatArgs& a, MulMvPush* p) const;
   std::vector<BufRef> mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const;
   void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
+  // x: the quantized rows; null: f32 rows at a.x (mul_mvq_f32x)
   void mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
-                    const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io);
+                    const Q8Act* x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io);
 
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Memory> mem_;

@@ -31,6 +31,8 @@ const Row kTable[] = {
     {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
     {"mul_mvqo", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
+    {"mul_mvqox", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
     {"mul_mvqo_glu", true, {2, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
     {"quantize_q8", false, {1, 1, 1}, sizeof(QuantizeQ8Push), {Spec::kWgLarge}},
