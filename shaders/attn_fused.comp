@@ -333,15 +333,9 @@ void main() {
     // a subgroup per block (thread tid holds dim tid; head_dim % 32 == 0): the values of
     // the path below without its serial loops
     const bool mine = tid < hd;
-    const float v = mine ? res[0] / l : 0.0;
-    const float d = subgroupMax(abs(v)) / 127.0;
-    const float id = d > 0.0 ? 1.0 / d : 0.0;
-    const int q = int(roundEven(v * id));
-    const int sum = subgroupAdd(q);
-    // four neighbouring bytes into one word (byte k = dim 4w + k), as q8_word packs them
-    uint w = (uint(q) & 0xFFu) << (8u * (tid & 3u));
-    w |= subgroupShuffleXor(w, 1u);
-    w |= subgroupShuffleXor(w, 2u);
+    float d;
+    int sum;
+    const uint w = q8_subgroup_word(mine ? res[0] / l : 0.0, mine, d, sum);
     if (mine && (tid & 3u) == 0u) oqw[(ob + tid) / 4u] = w;
     if (mine && (tid & 31u) == 0u) ods[p.ds_off + (ob + tid) / 32u] = vec2(d, d * float(sum));
     return;
@@ -352,19 +346,12 @@ void main() {
   }
   barrier();
   for (uint b = tid; b < hd / 32u; b += WG) {
-    float amax = 0.0;
-    for (uint i = 0u; i < 32u; ++i) amax = max(amax, abs(of[32u * b + i]));
-    const float d = amax / 127.0;
-    const float id = d > 0.0 ? 1.0 / d : 0.0;
-    int sum = 0;
-    uint words[8];
-    [[unroll]] for (uint w = 0u; w < 8u; ++w) {
-      const uint e = 32u * b + 4u * w;
-      words[w] = q8_word(vec4(of[e], of[e + 1u], of[e + 2u], of[e + 3u]), id, sum);
+    vec4 v[8];
+    [[unroll]] for (uint i = 0u; i < 8u; ++i) {
+      const uint e = 32u * b + 4u * i;
+      v[i] = vec4(of[e], of[e + 1u], of[e + 2u], of[e + 3u]);
     }
     const uint qb = ob / 16u + 2u * b;
-    oq[qb] = uvec4(words[0], words[1], words[2], words[3]);
-    oq[qb + 1u] = uvec4(words[4], words[5], words[6], words[7]);
-    ods[p.ds_off + ob / 32u + b] = vec2(d, d * float(sum));
+    q8_block(v, oq[qb], oq[qb + 1u], ods[p.ds_off + ob / 32u + b]);
   }
 }

@@ -210,15 +210,10 @@ void quantize_out(uint tid, uint t, uint row0w, float v, float sq) {
     // the block's values are in subgroup 0 (tid < RW; its other invocations add nothing)
     if (gl_SubgroupID != 0u) return;
     const bool mine = tid < RW;
-    const float d = subgroupMax(mine ? abs(v) : 0.0) / 127.0;
-    const float id = d > 0.0 ? 1.0 / d : 0.0;
-    const int q = mine ? int(roundEven(v * id)) : 0;
-    const int sum = subgroupAdd(q);
+    float d;
+    int sum;
+    const uint w = q8_subgroup_word(v, mine, d, sum);
     const float ss = subgroupAdd(mine ? sq : 0.0);
-    // four neighbouring bytes into one word (byte k = value k), as q8_word packs them
-    uint w = (uint(q) & 0xFFu) << (8u * (tid & 3u));
-    w |= subgroupShuffleXor(w, 1u);
-    w |= subgroupShuffleXor(w, 2u);
     if (mine && (tid & 3u) == 0u) oq[e / 4u + tid / 4u] = w;
     if (tid == 0u) {
       ods[p.o_ds_off + e / 32u] = vec2(d, d * float(sum));
@@ -267,20 +262,8 @@ void main() {
   // the token's row quantized into shared memory (blocks of 32 as quantize_q8.comp)
   for (uint b = tid; b < p.n_in / 32u; b += WG) {
     vec4 v[8];
-    float amax = 0.0;
-    [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-      v[i] = xf4[xe / 4u + 8u * b + i];
-      const vec4 a = abs(v[i]);
-      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
-    }
-    const float d = amax / 127.0;
-    const float id = d > 0.0 ? 1.0 / d : 0.0;
-    int sum = 0;
-    uint words[8];
-    [[unroll]] for (uint i = 0u; i < 8u; ++i) words[i] = q8_word(v[i], id, sum);
-    sxq[2u * b] = uvec4(words[0], words[1], words[2], words[3]);
-    sxq[2u * b + 1u] = uvec4(words[4], words[5], words[6], words[7]);
-    sxds[b] = vec2(d, d * float(sum));
+    [[unroll]] for (uint i = 0u; i < 8u; ++i) v[i] = xf4[xe / 4u + 8u * b + i];
+    q8_block(v, sxq[2u * b], sxq[2u * b + 1u], sxds[b]);
   }
   barrier();
   const uint qb = 0u, db = 0u;

@@ -343,7 +343,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
                                      : (q8_qkv(layers_[li + 1]) ? layers_[li + 1].attn_norm : nullptr);
       MvqIo io;
       if (next_norm && o.mvqo_supported(L.w_down)) io.out = &xq_, io.out_norm = next_norm;
-      if (!g_ready && io.out && o.mvq_f32x_supported(L.w_down)) {
+      if (!g_ready && io.out && o.pipes().tuning().mvq_f32x && o.mvq_f32x_supported(L.w_down)) {
         o.mul_mvq_f32x(cb, L.w_down, down_args, n, io);  // quantizes g itself
       } else {
         if (!g_ready) quantize(*g_, n_ff, xq2_, nullptr);

@@ -117,7 +117,7 @@ class Ops {
   // mul_mvq_q8, one stage fewer (mul_mvqox). Needs mvq_f32x_supported(w).
   static constexpr int64_t kMvqF32MaxIn = 32768;  // XF32_MAX in shaders/mul_mvq.comp
   bool mvq_f32x_supported(const GpuWeight& w) const {
-    return pipes_->tuning().mvq_f32x && mvqo_supported(w) && w.n_in <= kMvqF32MaxIn;
+    return mvqo_supported(w) && w.n_in <= kMvqF32MaxIn;
   }
   void mul_mvq_f32x(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens,
                     const MvqIo& io);

@@ -82,9 +82,9 @@ struct Tuning {
     uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1;
   };
   MvqoShape mvqo_q4_k, mvqo_q6_k, mvqo_q8_0;
-  // a matvec with a quantized output whose input is still f32 (down after a gate/up that
-  // does not quantize its output) quantizes it itself (Ops::mul_mvq_f32x) instead of a
-  // quantize_q8 stage before it
+  // Backend: a matvec with a quantized output whose input is still f32 (down after a
+  // gate/up that does not quantize its output) quantizes it itself (Ops::mul_mvq_f32x)
+  // instead of a quantize_q8 stage before it
   bool mvq_f32x = true;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
