@@ -1,11 +1,17 @@
-// bench_vulkan: speed of the Vulkan backend on a random llama-8B-shaped model built in
-// memory (no file): device read bandwidth, matvec GB/s per block type (with a tuning
-// sweep), decode (tg) and prompt (pp) tokens/s per model type.
+// bench_vulkan: speed of the Vulkan backend on a random model of a `petrel synth` shape
+// (llama-8b unless --shape) built in memory (no file): device read bandwidth, matvec GB/s
+// per block type (with a tuning sweep), decode (tg) and prompt (pp) tokens/s per model type.
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
-//                [--layers 32] [--no-model] [--no-sweep] [--no-kernels] [--mm-only]
-//                [--profile [--mvq]] [--mvqo default,off,nof32x,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]
+//                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
+//                [--mm-only] [--profile [--mvq]]
+//                [--mvqo default,off,nof32x,onewave,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]
+//   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
+//            untied); --layers overrides its layer count
 //   --mvqo: the model runs once per variant: the default tuning, "off" (every int8 matvec
-//           input from quantize_q8) or mul_mvqo row groups of WG threads x ROWS rows (GLU_ROWS for gate/up)
+//           input from quantize_q8), "nof32x" (no Tuning::mvq_f32x), "onewave" (gate/up
+//           quantizes its output however many workgroups that takes: no
+//           MvqoShape::glu_max_per_sm) or mul_mvqo row groups of WG threads x ROWS rows
+//           (GLU_ROWS for gate/up)
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
@@ -23,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ftype.h"
 #include "engine/vulkan/vk_backend.h"
 #include "engine/vulkan/vk_bench.h"
 #include "kernels/types.h"
@@ -33,7 +40,8 @@ using petrel::kernels::Type;
 using petrel::kernels::WeightView;
 
 struct Args {
-  int device = 0, tg = 128, pp = 512, reps = 3, layers = 32;
+  int device = 0, tg = 128, pp = 512, reps = 3, layers = 0;  // 0: the shape's
+  std::string shape = "llama-8b";
   std::vector<std::string> types{"q4_k_m", "q8_0", "q6_k"};
   bool profile = false;  // per-stage GPU times of one decode step
   bool mvq = false;      // the profile with int8 activations even where not the default
@@ -50,12 +58,14 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
   petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
   if (variant == "nof32x") {
     tu.mvq_f32x = false;
+  } else if (variant == "onewave") {
+    for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->glu_max_per_sm = 0;
   } else if (variant == "off") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->rows = s->glu_rows = 0;
   } else if (variant != "default") {
     uint32_t wg = 0, rows = 0, glu_rows = 0;
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
-      throw std::runtime_error("--mvqo takes default, off, nof32x or WG/ROWS/GLU_ROWS");
+      throw std::runtime_error("--mvqo takes default, off, nof32x, onewave or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -70,46 +80,54 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+const petrel::tools::SynthShape& find_shape(const std::string& name) {
+  for (const auto& s : petrel::tools::synth_shape_table())
+    if (s.name == name && s.n_vocab > 0) return s;
+  throw std::runtime_error("--shape: no synth shape '" + name + "' with its own vocabulary");
+}
+
 // Random weights shared by every layer (the GPU still gets one copy per layer).
 class RandomModel {
  public:
-  RandomModel(const std::string& kind, int n_layer) {
+  RandomModel(const std::string& kind, const petrel::tools::SynthShape& s, int n_layer) {
     auto& hp = w.hp;
+    const int64_t E = s.n_embd, F = s.n_ff, V = s.n_vocab, hd = s.n_embd / s.n_head;
+    const int64_t kv = hd * s.n_head_kv;
     hp.arch = "llama";
-    hp.n_vocab = 32000;
+    hp.n_vocab = int(V);
     hp.n_ctx_train = 4096;
-    hp.n_embd = 4096;
+    hp.n_embd = int(E);
     hp.n_layer = n_layer;
-    hp.n_head = 32;
-    hp.n_head_kv = 8;
-    hp.head_dim = 128;
-    hp.n_ff = 14336;
-    hp.n_rot = 128;
-    hp.rope_base = 500000.f;
+    hp.n_head = int(s.n_head);
+    hp.n_head_kv = int(s.n_head_kv);
+    hp.head_dim = int(hd);
+    hp.n_ff = int(F);
+    hp.n_rot = int(hd);
+    hp.rope_base = s.rope_base;
     Type base = kind == "q8_0" ? Type::kQ8_0 : kind == "q6_k" ? Type::kQ6_K : Type::kQ4_K;
     Type out = kind == "q4_k_m" ? Type::kQ6_K : base;
-    w.tok_embd = weight(base, 4096, 32000);
-    w.output = weight(out, 4096, 32000);
-    w.output_norm = ones(4096);
+    w.tok_embd = weight(base, E, V);
+    w.output = weight(out, E, V);
+    w.output_norm = ones(size_t(E));
     for (int l = 0; l < n_layer; ++l) {
       // Q4_K_M gives attn_v and ffn_down more bits in some layers (llama.cpp's rule)
       const bool more = kind == "q4_k_m" &&
                         (l < n_layer / 8 || l >= 7 * n_layer / 8 || (l - n_layer / 8) % 3 == 2);
       petrel::LayerWeights L;
-      L.attn_norm = L.ffn_norm = ones(4096);
-      L.wq = weight(base, 4096, 4096);
-      L.wk = weight(base, 4096, 1024);
-      L.wv = weight(more ? Type::kQ6_K : base, 4096, 1024);
-      L.wo = weight(base, 4096, 4096);
-      L.w_gate = weight(base, 4096, 14336);
-      L.w_up = weight(base, 4096, 14336, 1);
-      L.w_down = weight(more ? Type::kQ6_K : base, 14336, 4096);
+      L.attn_norm = L.ffn_norm = ones(size_t(E));
+      L.wq = weight(base, E, E);
+      L.wk = weight(base, E, kv);
+      L.wv = weight(more ? Type::kQ6_K : base, E, kv);
+      L.wo = weight(base, E, E);
+      L.w_gate = weight(base, E, F);
+      L.w_up = weight(base, E, F, 1);
+      L.w_down = weight(more ? Type::kQ6_K : base, F, E);
       w.layers.push_back(L);
     }
   }
   // Bytes one decode step reads from weights (all matrices once, one embedding row).
   uint64_t bytes_per_token() const {
-    uint64_t b = petrel::vk::gpu_weight_bytes(w.output.type, 4096, 32000);
+    uint64_t b = petrel::vk::gpu_weight_bytes(w.output.type, w.output.n_in, w.output.n_out);
     for (const auto& L : w.layers)
       for (const WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
         b += petrel::vk::gpu_weight_bytes(v->type, v->n_in, v->n_out);
@@ -328,15 +346,17 @@ void bench_kernels(const Args& a) {
 }
 
 void bench_model(const Args& a, const std::string& kind) {
-  RandomModel m(kind, a.layers);
+  const auto& sh = find_shape(a.shape);
+  RandomModel m(kind, sh, a.layers > 0 ? a.layers : int(sh.n_layer));
+  const int n_vocab = m.w.hp.n_vocab;
   for (const std::string& variant : a.mvqo) {
   const petrel::vk::Tuning tu = variant_tuning(a, variant);
   const double t0 = now_s();
   auto be = petrel::vk::Backend::create(m.w, a.device, a.pp + a.tg + 8, std::max(1, a.pp), &tu);
   const double t_load = now_s() - t0;
-  std::vector<float> logits(32000);
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
   std::vector<int32_t> toks(size_t(std::max(a.pp, 1)));
-  for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % 32000);
+  for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % n_vocab);
   // warm-up: record the decode and prompt command buffers
   be->forward(toks.data(), 1, 0, logits.data(), false);
   if (a.pp > 0) be->forward(toks.data(), a.pp, 0, logits.data(), false);
@@ -384,20 +404,22 @@ void print_profile(const std::string& what, const std::vector<std::pair<std::str
 // GPU time of every stage of one decode step at position a.tg and of an a.pp-token prompt
 // (timestamps after each barrier, Tuning::profile).
 void profile_model(const Args& a, const std::string& kind) {
-  RandomModel m(kind, a.layers);
+  const auto& sh = find_shape(a.shape);
+  RandomModel m(kind, sh, a.layers > 0 ? a.layers : int(sh.n_layer));
+  const int n_vocab = m.w.hp.n_vocab;
   petrel::vk::Tuning tu = variant_tuning(a, a.mvqo.front());
   tu.profile = true;
   if (a.mvq) tu.use_mvq = true;
   auto be = petrel::vk::Backend::create(m.w, a.device, a.tg + a.pp + 8, std::max(1, a.pp), &tu);
-  std::vector<float> logits(32000);
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
   for (int i = 0; i <= a.tg; ++i) {
-    const int32_t tok = int32_t((i * 7919) % 32000);
+    const int32_t tok = int32_t((i * 7919) % n_vocab);
     be->forward(&tok, 1, i, logits.data(), false);
   }
   print_profile("decode profile " + kind + " at position " + std::to_string(a.tg), be->stage_times());
   if (a.pp <= 0) return;
   std::vector<int32_t> toks(size_t(a.pp));
-  for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % 32000);
+  for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % n_vocab);
   for (int r = 0; r < 2; ++r) be->forward(toks.data(), a.pp, 0, logits.data(), false);
   print_profile("prompt profile " + kind + ", " + std::to_string(a.pp) + " tokens", be->stage_times());
 }
@@ -420,6 +442,7 @@ int main(int argc, char** argv) {
     else if (s == "--pp") a.pp = std::atoi(next().c_str());
     else if (s == "--reps") a.reps = std::max(1, std::atoi(next().c_str()));
     else if (s == "--layers") a.layers = std::max(1, std::atoi(next().c_str()));
+    else if (s == "--shape") a.shape = next();
     else if (s == "--no-model") a.model = false;
     else if (s == "--no-sweep") a.sweep = false;
     else if (s == "--no-kernels") a.kernels = false;
@@ -436,7 +459,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]] [--mvqo default,off,nof32x,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]] [--mvqo default,off,nof32x,onewave,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
       return 2;
     }
   }
@@ -450,7 +473,9 @@ int main(int argc, char** argv) {
     if (a.kernels) bench_kernels(a);
     if (a.mvqo_sweep) bench_mvqo(a);
     if (a.model) {
-      std::printf("\nmodel (llama-8B shape, %d layers, vocab 32000, random weights):\n", a.layers);
+      const auto& sh = find_shape(a.shape);
+      std::printf("\nmodel (%s shape, %d layers, vocab %u, random weights):\n", sh.name.c_str(),
+                  a.layers > 0 ? a.layers : int(sh.n_layer), sh.n_vocab);
       for (const auto& k : a.types) bench_model(a, k);
     }
     if (a.profile)

@@ -244,7 +244,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-m,--model", ma->models, "GGUF model file(s)")->delimiter(',');
   cmd->add_option("--synthetic", ma->synthetic,
                   "benchmark a random-weight model of this shape (llama-1b, llama-8b, "
-                  "qwen2-1.5b, tiny) written to a temporary file")
+                  "qwen2-1.5b, qwen2-7b, tiny) written to a temporary file")
       ->delimiter(',');
   cmd->add_option("--type", ma->types,
                   "file types for --synthetic (Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, Q5_0, F16, "

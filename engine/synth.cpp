@@ -203,6 +203,8 @@ const std::vector<SynthShape>& synth_shape_table() {
       {"llama-1b", "llama", 2048, 16, 8192, 32, 8, 32000, 4096, 10000.0f, 1e-5f, false, false},
       {"llama-8b", "llama", 4096, 32, 14336, 32, 8, 32000, 8192, 10000.0f, 1e-5f, false, false},
       {"qwen2-1.5b", "qwen2", 1536, 28, 8960, 12, 2, 151936, 32768, 1e6f, 1e-6f, true, true},
+      // Qwen2.5-7B / DeepSeek-R1-Distill-Qwen-7B
+      {"qwen2-7b", "qwen2", 3584, 28, 18944, 28, 4, 152064, 32768, 1e6f, 1e-6f, true, false},
       {"tiny", "llama", 256, 4, 768, 4, 2, 0, 2048, 10000.0f, 1e-5f, false, false},
   };
   return k;

@@ -235,7 +235,7 @@ TEST(Synth, ErrorsNameTheProblem) {
   opt.ftype = "Q3_K";
   EXPECT_THROW(synth_model(opt), Error);
   EXPECT_EQ(synth_shapes(),
-            (std::vector<std::string>{"llama-1b", "llama-8b", "qwen2-1.5b", "tiny"}));
+            (std::vector<std::string>{"llama-1b", "llama-8b", "qwen2-1.5b", "qwen2-7b", "tiny"}));
 }
 
 }  // namespace

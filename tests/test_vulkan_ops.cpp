@@ -868,5 +868,17 @@ TEST(VulkanOps, ErrorsNameTheProblem) {
   EXPECT_THROW(ops()->pipes().get("no_such_shader"), Error);
 }
 
+// The rule that keeps gate/up's quantized output to one wave of workgroups (H100: 4 per
+// SM, 132 SMs: 16896 rows fit, 17408 do not); no limit where the limit or the SM count is
+// unknown.
+TEST(VulkanOps, MvqoGluOneWaveRule) {
+  EXPECT_TRUE(Ops::mvqo_fits_one_wave(16896, 132, 4));
+  EXPECT_FALSE(Ops::mvqo_fits_one_wave(17408, 132, 4));
+  EXPECT_FALSE(Ops::mvqo_fits_one_wave(18944, 132, 4));
+  EXPECT_FALSE(Ops::mvqo_fits_one_wave(16897, 132, 4));  // a 529th block of (part of) 32 rows
+  EXPECT_TRUE(Ops::mvqo_fits_one_wave(18944, 0, 4));
+  EXPECT_TRUE(Ops::mvqo_fits_one_wave(18944, 132, 0));
+}
+
 }  // namespace
 }  // namespace petrel::vk

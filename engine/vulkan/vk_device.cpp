@@ -190,10 +190,14 @@ PhysInfo query(const Fns& fn, VkPhysicalDevice pd) {
   VkPhysicalDeviceDriverProperties drv{};
   drv.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES;
   sub.pNext = &drv;
+  VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm{};
+  sm.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV;
+  if (has_extension(fn, pd, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) drv.pNext = &sm;
   VkPhysicalDeviceProperties2 p2{};
   p2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2;
   p2.pNext = &sub;
   fn.vkGetPhysicalDeviceProperties2(pd, &p2);
+  info.caps.sm_count = sm.shaderSMCount;
   info.caps.props = p2.properties;
   info.caps.subgroup_size = sub.subgroupSize;
   info.caps.subgroup_arithmetic = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&

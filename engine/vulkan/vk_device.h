@@ -21,6 +21,7 @@ struct DeviceCaps {
   // VK_NV_cooperative_matrix enabled with a 16x16x16 f16 x f16 -> f32 subgroup shape,
   // shaderFloat16 and the Vulkan memory model, subgroups of 32 (mul_mm_cm)
   bool coopmat = false;
+  uint32_t sm_count = 0;  // streaming multiprocessors (VK_NV_shader_sm_builtins); 0 = unknown
 };
 
 class Context {

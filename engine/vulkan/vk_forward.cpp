@@ -313,7 +313,8 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     if (glu_q8) {
       if (!x_ready) quantize(*x_, n_embd, xq_, L.ffn_norm);
       MvqIo io{x_ready, eps};
-      if (q8(L.w_down) && o.mvqo_supported(L.w_gate, true)) io.out = &xq2_;
+      if (q8(L.w_down) && o.mvqo_supported(L.w_gate, true) && o.mvqo_glu_fits(L.w_gate))
+        io.out = &xq2_;
       o.mul_mvq_glu_q8(cb, L.w_gate, L.w_up, xq_, {nullptr, 0, n_embd, g_, 0, n_ff}, n, io);
       g_ready = io.out != nullptr;
     } else {

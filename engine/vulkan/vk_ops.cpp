@@ -50,9 +50,12 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // stage with its barrier; plain mul_mvq + the 3.9 us quantize_q8 stage it replaces in
   // brackets): Q4_K 64/2 down 16.3 (19.1) wo 8.4 (10.9), gate/up 32/4 27.9 (30.7); Q6_K
   // 64/2 down 22.0 (24.8) wo 10.2 (12.9), gate/up at best 43.8 (41.0): not used; Q8_0
-  // 32/1 down 27.6 (27.9) wo 10.8 (13.2) gate/up 45.7 (47.1)
+  // 32/1 down 27.6 (27.9) wo 10.8 (13.2) gate/up 45.7 (47.1). Q4_K gate/up runs 4
+  // workgroups per SM at once: past 4 x 132 on the H100 a second wave makes it slower than
+  // the plain matvec (4096 -> n_out, us: mvqo 31.9 at 16896 rows, 40.7 at 17408, 42.4 at
+  // 18944 (Qwen2.5-7B); plain mul_mvq_glu 30.9, 32.0, 34.0)
   if (!cpu) {
-    t.mvqo_q4_k = {64, 2, 32, 4};
+    t.mvqo_q4_k = {64, 2, 32, 4, 4};
     t.mvqo_q6_k = {64, 2, 32, 0};
     t.mvqo_q8_0 = {32, 1, 32, 1};
   }
@@ -166,6 +169,13 @@ bool Ops::mvqo_supported(const GpuWeight& w, bool glu) const {
   return rows > 0 && 32 % rows == 0 && sg > 0 && gt % sg == 0 &&
          gt * (32 / rows) <= ctx_->caps.props.limits.maxComputeWorkGroupInvocations &&
          gt * (32 / rows) <= ctx_->caps.props.limits.maxComputeWorkGroupSize[0];
+}
+
+bool Ops::mvqo_glu_fits(const GpuWeight& gate) const {
+  const Tuning::MvqoShape& s = gate.type == Type::kQ6_K   ? pipes_->tuning().mvqo_q6_k
+                               : gate.type == Type::kQ8_0 ? pipes_->tuning().mvqo_q8_0
+                                                          : pipes_->tuning().mvqo_q4_k;
+  return mvqo_fits_one_wave(uint64_t(gate.n_out), ctx_->caps.sm_count, s.glu_max_per_sm);
 }
 
 Q8Act Ops::alloc_q8(uint32_t capacity, const std::string& what) {

@@ -99,6 +99,13 @@ class Ops {
   // multiple of 32 and the type's mul_mvqo workgroup shape fits the device.
   // glu: for mul_mvq_glu_q8 (w the gate).
   bool mvqo_supported(const GpuWeight& w, bool glu = false) const;
+  // Whether mul_mvqo_glu for `gate` runs its workgroups in one wave (Tuning::MvqoShape::
+  // glu_max_per_sm; true where that or the SM count is unknown): the forward lets gate/up
+  // quantize its output only then.
+  bool mvqo_glu_fits(const GpuWeight& gate) const;
+  static bool mvqo_fits_one_wave(uint64_t n_out, uint32_t sm_count, uint32_t max_per_sm) {
+    return max_per_sm == 0 || sm_count == 0 || (n_out + 31) / 32 <= uint64_t(sm_count) * max_per_sm;
+  }
   // A device buffer for `capacity` quantized activation elements.
   Q8Act alloc_q8(uint32_t capacity, const std::string& what);
   // out row t = q8(x'[t]) for t < n_tokens, x'[t] = the n floats at x_off + t * x_stride,

@@ -78,8 +78,11 @@ struct Tuning {
   // mul_mvqo (mul_mvq whose workgroups own 32 rows and also write y quantized): threads
   // of each row group and its rows (32 / rows groups per workgroup) for mul_mvqo and for
   // mul_mvqo_glu, per type; rows 0: not used (quantize_q8 instead)
+  // glu_max_per_sm: mul_mvqo_glu only while its workgroups (one per 32 rows) number at
+  // most this many per SM (DeviceCaps::sm_count), i.e. run in one wave; beyond, gate/up
+  // writes f32 and down quantizes it (mul_mvq_f32x). 0: no limit.
   struct MvqoShape {
-    uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1;
+    uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1, glu_max_per_sm = 0;
   };
   MvqoShape mvqo_q4_k, mvqo_q6_k, mvqo_q8_0;
   // Backend: a matvec with a quantized output whose input is still f32 (down after a

@@ -56,7 +56,7 @@ std::vector<std::string> quantize_ftypes();
 
 // ---- synth -----------------------------------------------------------------------------
 struct SynthOptions {
-  std::string shape;       // llama-1b, llama-8b, qwen2-1.5b, tiny
+  std::string shape;       // llama-1b, llama-8b, qwen2-1.5b, qwen2-7b, tiny
   std::string ftype;       // as for quantize
   std::string out_path;
   uint64_t seed = 1;
