@@ -53,11 +53,14 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // 32/1 down 27.6 (27.9) wo 10.8 (13.2) gate/up 45.7 (47.1). Q4_K gate/up runs 4
   // workgroups per SM at once: past 4 x 132 on the H100 a second wave makes it slower than
   // the plain matvec (4096 -> n_out, us: mvqo 31.9 at 16896 rows, 40.7 at 17408, 42.4 at
-  // 18944 (Qwen2.5-7B); plain mul_mvq_glu 30.9, 32.0, 34.0)
+  // 18944 (Qwen2.5-7B); plain mul_mvq_glu 30.9, 32.0, 34.0). Q8_0 gate/up: plain, now that
+  // down quantizes g itself (mul_mvqox) rather than in a stage of its own (tg128 t/s,
+  // bench_vulkan --mvqo default,32/1/0 pairs with the old default: llama-8b 262.3 / 268.1,
+  // qwen2-7b 260.1 / 269.6 and 254.1 / 271.1)
   if (!cpu) {
     t.mvqo_q4_k = {64, 2, 32, 4, 4};
     t.mvqo_q6_k = {64, 2, 32, 0};
-    t.mvqo_q8_0 = {32, 1, 32, 1};
+    t.mvqo_q8_0 = {32, 1, 32, 0};
   }
   t.wg_small = 64;
   // decode attention: a tile of 256 keys in one pass (fewer dependent load rounds)
