@@ -3,7 +3,7 @@
 // per block type (with a tuning sweep), decode (tg) and prompt (pp) tokens/s per model type.
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
-//                [--mm-only] [--profile [--mvq]]
+//                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
 //                [--mvqo default,off,nof32x,onewave,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -15,7 +15,9 @@
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
-//              (--mvq: with int8 activations even where the device default has none)
+//              (--mvq: with int8 activations even where the device default has none;
+//              --pipeline-stats: also the driver's statistics of the decode pipelines,
+//              registers and the like, through VK_KHR_pipeline_executable_properties)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -50,6 +52,7 @@ struct Args {
   // quantize_q8 before every int8 matvec) or "WG/ROWS/GLU_ROWS" (mul_mvqo row groups, every type)
   std::vector<std::string> mvqo{"default"};
   bool mvqo_sweep = false;  // stage times of mul_mvq vs mul_mvqo shapes
+  bool pipeline_stats = false;  // with --profile: the driver's statistics of its pipelines
 };
 
 // The device's default tuning changed as `variant` of Args::mvqo says.
@@ -401,6 +404,32 @@ void print_profile(const std::string& what, const std::vector<std::pair<std::str
   std::fflush(stdout);
 }
 
+// The driver's statistics (registers ...) of the pipelines of the stages `st`, compiled
+// again with the same tuning on a device of its own.
+void print_pipeline_stats(const Args& a, petrel::vk::Tuning tu,
+                          const std::vector<std::pair<std::string, double>>& st) {
+  tu.pipeline_stats = true;
+  tu.profile = false;
+  petrel::vk::Ops o(a.device, &tu);
+  if (!o.ctx().caps.pipeline_stats) {
+    std::printf("\npipeline statistics: the device lacks VK_KHR_pipeline_executable_properties\n");
+    return;
+  }
+  std::map<std::string, int> names;
+  for (const auto& [label, s] : st) {
+    std::stringstream ss(label);
+    for (std::string n; std::getline(ss, n, '+');) names[n] = 1;
+  }
+  std::printf("\npipeline statistics (driver):\n");
+  for (const auto& [n, unused] : names) {
+    const auto& p = o.pipes().get(n);
+    std::printf("  %-22s spec %u/%u/%u:", n.c_str(), p.spec[0], p.spec[1], p.spec[2]);
+    for (const std::string& s : o.pipes().statistics(n)) std::printf(" | %s", s.c_str());
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+}
+
 // GPU time of every stage of one decode step at position a.tg and of an a.pp-token prompt
 // (timestamps after each barrier, Tuning::profile).
 void profile_model(const Args& a, const std::string& kind) {
@@ -416,7 +445,9 @@ void profile_model(const Args& a, const std::string& kind) {
     const int32_t tok = int32_t((i * 7919) % n_vocab);
     be->forward(&tok, 1, i, logits.data(), false);
   }
-  print_profile("decode profile " + kind + " at position " + std::to_string(a.tg), be->stage_times());
+  const auto decode = be->stage_times();
+  print_profile("decode profile " + kind + " at position " + std::to_string(a.tg), decode);
+  if (a.pipeline_stats) print_pipeline_stats(a, tu, decode);
   if (a.pp <= 0) return;
   std::vector<int32_t> toks(size_t(a.pp));
   for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % n_vocab);
@@ -443,6 +474,7 @@ int main(int argc, char** argv) {
     else if (s == "--reps") a.reps = std::max(1, std::atoi(next().c_str()));
     else if (s == "--layers") a.layers = std::max(1, std::atoi(next().c_str()));
     else if (s == "--shape") a.shape = next();
+    else if (s == "--pipeline-stats") a.pipeline_stats = true;
     else if (s == "--no-model") a.model = false;
     else if (s == "--no-sweep") a.sweep = false;
     else if (s == "--no-kernels") a.kernels = false;
@@ -459,7 +491,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq]] [--mvqo default,off,nof32x,onewave,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,onewave,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
       return 2;
     }
   }

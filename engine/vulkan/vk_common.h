@@ -84,7 +84,9 @@ namespace petrel::vk {
   X(vkCreateFence)                   \
   X(vkDestroyFence)                  \
   X(vkWaitForFences)                 \
-  X(vkResetFences)
+  X(vkResetFences)                   \
+  X(vkGetPipelineExecutablePropertiesKHR) \
+  X(vkGetPipelineExecutableStatisticsKHR)
 
 struct Fns {
 #define PETREL_VK_DECL(f) PFN_##f f = nullptr;

@@ -334,12 +334,31 @@ std::unique_ptr<Context> Context::create(int device_index) {
       f16f.pNext = &vmm;
     }
   }
-  // feature chain of the device: integer dot, then cooperative matrix structs
+  // the compiler's statistics of each pipeline (registers ...), for benchmarks
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef{};
+  pef.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR;
+  if (has_extension(c->fn, c->phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+    VkPhysicalDeviceFeatures2 f2{};
+    f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    f2.pNext = &pef;
+    c->fn.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
+    pef.pNext = nullptr;
+    if (pef.pipelineExecutableInfo) {
+      exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+      c->caps.pipeline_stats = true;
+    }
+  }
+  // feature chain of the device: pipeline statistics, integer dot, then cooperative
+  // matrix structs
   void* chain = nullptr;
   if (c->caps.coopmat) chain = &cmf;
   if (c->caps.integer_dot) {
     idp.pNext = chain;
     chain = &idp;
+  }
+  if (c->caps.pipeline_stats) {
+    pef.pNext = chain;
+    chain = &pef;
   }
   VkDeviceCreateInfo dci{};
   dci.pNext = chain;

@@ -22,6 +22,9 @@ struct DeviceCaps {
   // shaderFloat16 and the Vulkan memory model, subgroups of 32 (mul_mm_cm)
   bool coopmat = false;
   uint32_t sm_count = 0;  // streaming multiprocessors (VK_NV_shader_sm_builtins); 0 = unknown
+  // VK_KHR_pipeline_executable_properties enabled: the driver's statistics of a compiled
+  // pipeline (registers, ...), Pipelines::statistics
+  bool pipeline_stats = false;
 };
 
 class Context {

@@ -164,12 +164,55 @@ const Pipeline& Pipelines::get(std::string_view name) {
   ci.stage.pName = "main";
   ci.stage.pSpecializationInfo = entries.empty() ? nullptr : &si;
   ci.layout = p->layout;
+  if (tuning_.pipeline_stats && ctx_.caps.pipeline_stats)
+    ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   VkResult r = ctx_.fn.vkCreateComputePipelines(ctx_.device, VK_NULL_HANDLE, 1, &ci, nullptr,
                                                 &p->pipeline);
   ctx_.fn.vkDestroyShaderModule(ctx_.device, module, nullptr);
   if (r != VK_SUCCESS) throw_vk_error(("vkCreateComputePipelines(" + p->name + ")").c_str(), r, __FILE__, __LINE__);
   const Pipeline& out = *p;
   pipes_.emplace(p->name, std::move(p));
+  return out;
+}
+
+std::vector<std::string> Pipelines::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, p] : pipes_) out.push_back(name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> Pipelines::statistics(const std::string& name) const {
+  std::vector<std::string> out;
+  auto it = pipes_.find(name);
+  if (it == pipes_.end() || !tuning_.pipeline_stats || !ctx_.caps.pipeline_stats) return out;
+  VkPipelineInfoKHR pi{};
+  pi.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR;
+  pi.pipeline = it->second->pipeline;
+  uint32_t n_exec = 0;
+  PETREL_VK_CHECK(ctx_.fn.vkGetPipelineExecutablePropertiesKHR(ctx_.device, &pi, &n_exec, nullptr));
+  for (uint32_t e = 0; e < n_exec; ++e) {
+    VkPipelineExecutableInfoKHR ei{};
+    ei.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR;
+    ei.pipeline = pi.pipeline;
+    ei.executableIndex = e;
+    uint32_t n = 0;
+    PETREL_VK_CHECK(ctx_.fn.vkGetPipelineExecutableStatisticsKHR(ctx_.device, &ei, &n, nullptr));
+    std::vector<VkPipelineExecutableStatisticKHR> st(n);
+    for (auto& s : st) s.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR;
+    PETREL_VK_CHECK(ctx_.fn.vkGetPipelineExecutableStatisticsKHR(ctx_.device, &ei, &n, st.data()));
+    for (const auto& s : st) {
+      std::string v;
+      switch (s.format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: v = s.value.b32 ? "true" : "false"; break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: v = std::to_string(s.value.i64); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: v = std::to_string(s.value.u64); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: v = std::to_string(s.value.f64); break;
+        default: v = "?";
+      }
+      out.push_back(std::string(s.name) + " " + v);
+    }
+  }
   return out;
 }
 

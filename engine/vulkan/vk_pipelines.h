@@ -90,6 +90,8 @@ struct Tuning {
   // instead of a quantize_q8 stage before it
   bool mvq_f32x = true;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
+  // pipelines keep the driver's statistics (DeviceCaps::pipeline_stats; Pipelines::statistics)
+  bool pipeline_stats = false;
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
   uint32_t cm_min_tokens = 32;  // ... from this many tokens (below: mul_mm)
   uint32_t wg_small = 64;  // get_rows, rope, attention
@@ -127,6 +129,11 @@ class Pipelines {
   void dispatch(VkCommandBuffer cb, const Pipeline& p, const std::vector<BufRef>& bufs,
                 const void* push, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
   const Tuning& tuning() const { return tuning_; }
+  // Names of the pipelines created so far, sorted.
+  std::vector<std::string> names() const;
+  // The driver's statistics of pipeline `name` ("Register Count 64", ...; one line each),
+  // with Tuning::pipeline_stats on a device with DeviceCaps::pipeline_stats; else empty.
+  std::vector<std::string> statistics(const std::string& name) const;
   // While tracking (stage profiles), the names of the pipelines dispatched since the last
   // take_dispatched() or track_dispatched() call.
   void track_dispatched(bool on) {
