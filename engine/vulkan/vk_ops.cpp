@@ -55,8 +55,8 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // the plain matvec (4096 -> n_out, us: mvqo 31.9 at 16896 rows, 40.7 at 17408, 42.4 at
   // 18944 (Qwen2.5-7B); plain mul_mvq_glu 30.9, 32.0, 34.0). Q8_0 gate/up: plain, now that
   // down quantizes g itself (mul_mvqox) rather than in a stage of its own (tg128 t/s,
-  // bench_vulkan --mvqo default,32/1/0 pairs with the old default: llama-8b 262.3 / 268.1,
-  // qwen2-7b 260.1 / 269.6 and 254.1 / 271.1)
+  // medians of three bench_vulkan --mvqo default,32/1/1 pairs, plain against the old
+  // 32/1/1: llama-8b 268.6 / 264.4, qwen2-7b 271.0 / 259.1)
   if (!cpu) {
     t.mvqo_q4_k = {64, 2, 32, 4, 4};
     t.mvqo_q6_k = {64, 2, 32, 0};

@@ -175,13 +175,6 @@ const Pipeline& Pipelines::get(std::string_view name) {
   return out;
 }
 
-std::vector<std::string> Pipelines::names() const {
-  std::vector<std::string> out;
-  for (const auto& [name, p] : pipes_) out.push_back(name);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 std::vector<std::string> Pipelines::statistics(const std::string& name) const {
   std::vector<std::string> out;
   auto it = pipes_.find(name);

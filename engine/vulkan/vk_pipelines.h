@@ -129,8 +129,6 @@ class Pipelines {
   void dispatch(VkCommandBuffer cb, const Pipeline& p, const std::vector<BufRef>& bufs,
                 const void* push, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
   const Tuning& tuning() const { return tuning_; }
-  // Names of the pipelines created so far, sorted.
-  std::vector<std::string> names() const;
   // The driver's statistics of pipeline `name` ("Register Count 64", ...; one line each),
   // with Tuning::pipeline_stats on a device with DeviceCaps::pipeline_stats; else empty.
   std::vector<std::string> statistics(const std::string& name) const;
