@@ -25,6 +25,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <memory>
 #include <sstream>
@@ -48,8 +49,8 @@ struct Args {
   bool profile = false;  // per-stage GPU times of one decode step
   bool mvq = false;      // the profile with int8 activations even where not the default
   bool model = true, sweep = true, kernels = true, mm_only = false;
-  // decode variants of the model runs: "default", "off" (no quantized matvec outputs:
-  // quantize_q8 before every int8 matvec) or "WG/ROWS/GLU_ROWS" (mul_mvqo row groups, every type)
+  // decode variants of the model runs (--mvqo in the header: default, off, nof32x, onewave
+  // or WG/ROWS/GLU_ROWS)
   std::vector<std::string> mvqo{"default"};
   bool mvqo_sweep = false;  // stage times of mul_mvq vs mul_mvqo shapes
   bool pipeline_stats = false;  // with --profile: the driver's statistics of its pipelines
@@ -87,6 +88,11 @@ const petrel::tools::SynthShape& find_shape(const std::string& name) {
   for (const auto& s : petrel::tools::synth_shape_table())
     if (s.name == name && s.n_vocab > 0) return s;
   throw std::runtime_error("--shape: no synth shape '" + name + "' with its own vocabulary");
+}
+
+// Layers of the model: --layers, else the shape's.
+int model_layers(const Args& a) {
+  return a.layers > 0 ? a.layers : int(find_shape(a.shape).n_layer);
 }
 
 // Random weights shared by every layer (the GPU still gets one copy per layer).
@@ -349,8 +355,7 @@ void bench_kernels(const Args& a) {
 }
 
 void bench_model(const Args& a, const std::string& kind) {
-  const auto& sh = find_shape(a.shape);
-  RandomModel m(kind, sh, a.layers > 0 ? a.layers : int(sh.n_layer));
+  RandomModel m(kind, find_shape(a.shape), model_layers(a));
   const int n_vocab = m.w.hp.n_vocab;
   for (const std::string& variant : a.mvqo) {
   const petrel::vk::Tuning tu = variant_tuning(a, variant);
@@ -415,13 +420,13 @@ void print_pipeline_stats(const Args& a, petrel::vk::Tuning tu,
     std::printf("\npipeline statistics: the device lacks VK_KHR_pipeline_executable_properties\n");
     return;
   }
-  std::map<std::string, int> names;
+  std::set<std::string> names;
   for (const auto& [label, s] : st) {
     std::stringstream ss(label);
-    for (std::string n; std::getline(ss, n, '+');) names[n] = 1;
+    for (std::string n; std::getline(ss, n, '+');) names.insert(n);
   }
   std::printf("\npipeline statistics (driver):\n");
-  for (const auto& [n, unused] : names) {
+  for (const std::string& n : names) {
     const auto& p = o.pipes().get(n);
     std::printf("  %-22s spec %u/%u/%u:", n.c_str(), p.spec[0], p.spec[1], p.spec[2]);
     for (const std::string& s : o.pipes().statistics(n)) std::printf(" | %s", s.c_str());
@@ -433,8 +438,7 @@ void print_pipeline_stats(const Args& a, petrel::vk::Tuning tu,
 // GPU time of every stage of one decode step at position a.tg and of an a.pp-token prompt
 // (timestamps after each barrier, Tuning::profile).
 void profile_model(const Args& a, const std::string& kind) {
-  const auto& sh = find_shape(a.shape);
-  RandomModel m(kind, sh, a.layers > 0 ? a.layers : int(sh.n_layer));
+  RandomModel m(kind, find_shape(a.shape), model_layers(a));
   const int n_vocab = m.w.hp.n_vocab;
   petrel::vk::Tuning tu = variant_tuning(a, a.mvqo.front());
   tu.profile = true;
@@ -507,7 +511,7 @@ int main(int argc, char** argv) {
     if (a.model) {
       const auto& sh = find_shape(a.shape);
       std::printf("\nmodel (%s shape, %d layers, vocab %u, random weights):\n", sh.name.c_str(),
-                  a.layers > 0 ? a.layers : int(sh.n_layer), sh.n_vocab);
+                  model_layers(a), sh.n_vocab);
       for (const auto& k : a.types) bench_model(a, k);
     }
     if (a.profile)

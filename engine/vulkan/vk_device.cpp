@@ -145,6 +145,18 @@ bool has_extension(const Fns& fn, VkPhysicalDevice pd, const char* ext) {
   return false;
 }
 
+// Fills the feature struct `feat` (sType set, pNext null) when the device lists `ext`;
+// false when it does not.
+bool query_features(const Fns& fn, VkPhysicalDevice pd, const char* ext, void* feat) {
+  if (!has_extension(fn, pd, ext)) return false;
+  VkPhysicalDeviceFeatures2 f2{};
+  f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+  f2.pNext = feat;
+  fn.vkGetPhysicalDeviceFeatures2(pd, &f2);
+  static_cast<VkBaseOutStructure*>(feat)->pNext = nullptr;
+  return true;
+}
+
 // Whether the device lists VK_NV_cooperative_matrix with a 16x16x16 f16 x f16 -> f32
 // (accumulator and result f32) subgroup-scope shape, the one shaders/mul_mm_cm.comp uses.
 bool coopmat_shape_supported(const Fns& fn, VkPhysicalDevice pd) {
@@ -292,16 +304,10 @@ std::unique_ptr<Context> Context::create(int device_index) {
   // 8-bit packed integer dot products (OpSDot in shaders/mul_mvq.comp), when offered
   VkPhysicalDeviceShaderIntegerDotProductFeatures idp{};
   idp.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES;
-  if (has_extension(c->fn, c->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) {
-    VkPhysicalDeviceFeatures2 f2{};
-    f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
-    f2.pNext = &idp;
-    c->fn.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
-    idp.pNext = nullptr;
-    if (idp.shaderIntegerDotProduct) {
-      exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
-      c->caps.integer_dot = true;
-    }
+  if (query_features(c->fn, c->phys, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME, &idp) &&
+      idp.shaderIntegerDotProduct) {
+    exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    c->caps.integer_dot = true;
   }
   // Tensor cores through VK_NV_cooperative_matrix (shaders/mul_mm_cm.comp), when offered
   VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf{};
@@ -337,16 +343,10 @@ std::unique_ptr<Context> Context::create(int device_index) {
   // the compiler's statistics of each pipeline (registers ...), for benchmarks
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef{};
   pef.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR;
-  if (has_extension(c->fn, c->phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
-    VkPhysicalDeviceFeatures2 f2{};
-    f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
-    f2.pNext = &pef;
-    c->fn.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
-    pef.pNext = nullptr;
-    if (pef.pipelineExecutableInfo) {
-      exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
-      c->caps.pipeline_stats = true;
-    }
+  if (query_features(c->fn, c->phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME, &pef) &&
+      pef.pipelineExecutableInfo) {
+    exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    c->caps.pipeline_stats = true;
   }
   // feature chain of the device: pipeline statistics, integer dot, then cooperative
   // matrix structs

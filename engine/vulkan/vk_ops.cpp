@@ -175,9 +175,8 @@ bool Ops::mvqo_supported(const GpuWeight& w, bool glu) const {
 }
 
 bool Ops::mvqo_glu_fits(const GpuWeight& gate) const {
-  const Tuning::MvqoShape& s = gate.type == Type::kQ6_K   ? pipes_->tuning().mvqo_q6_k
-                               : gate.type == Type::kQ8_0 ? pipes_->tuning().mvqo_q8_0
-                                                          : pipes_->tuning().mvqo_q4_k;
+  const Tuning::MvqoShape& s =
+      pipes_->tuning().mvqo(gate.type == Type::kQ6_K, gate.type == Type::kQ8_0);
   return mvqo_fits_one_wave(uint64_t(gate.n_out), ctx_->caps.sm_count, s.glu_max_per_sm);
 }
 

@@ -70,7 +70,7 @@ const Row* find_row(std::string_view name) {
 }  // namespace
 
 std::pair<uint32_t, uint32_t> mvqo_shape(const Tuning& t, bool q6_k, bool q8_0, bool glu) {
-  const Tuning::MvqoShape& s = q6_k ? t.mvqo_q6_k : q8_0 ? t.mvqo_q8_0 : t.mvqo_q4_k;
+  const Tuning::MvqoShape& s = t.mvqo(q6_k, q8_0);
   return glu ? std::make_pair(s.glu_wg, s.glu_rows) : std::make_pair(s.wg, s.rows);
 }
 

@@ -85,6 +85,10 @@ struct Tuning {
     uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1, glu_max_per_sm = 0;
   };
   MvqoShape mvqo_q4_k, mvqo_q6_k, mvqo_q8_0;
+  // The shape of a weight type (Q4_K unless q6_k or q8_0).
+  const MvqoShape& mvqo(bool q6_k, bool q8_0) const {
+    return q6_k ? mvqo_q6_k : q8_0 ? mvqo_q8_0 : mvqo_q4_k;
+  }
   // Backend: a matvec with a quantized output whose input is still f32 (down after a
   // gate/up that does not quantize its output) quantizes it itself (Ops::mul_mvq_f32x)
   // instead of a quantize_q8 stage before it
