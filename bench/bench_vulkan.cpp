@@ -4,14 +4,17 @@
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
-//                [--mvqo default,off,nof32x,onewave,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]
+//                [--mvqo default,off,nof32x,onewave,nobarrier,WG/ROWS/GLU_ROWS,...]
+//                [--mvqo-sweep]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
 //   --mvqo: the model runs once per variant: the default tuning, "off" (every int8 matvec
 //           input from quantize_q8), "nof32x" (no Tuning::mvq_f32x), "onewave" (gate/up
 //           quantizes its output however many workgroups that takes: no
-//           MvqoShape::glu_max_per_sm) or mul_mvqo row groups of WG threads x ROWS rows
-//           (GLU_ROWS for gate/up)
+//           MvqoShape::glu_max_per_sm), "nobarrier" (a diagnostic with wrong results: no
+//           barriers between the stages, Tuning::no_barriers) or mul_mvqo row groups of WG
+//           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
+//           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
@@ -19,6 +22,7 @@
 //              --pipeline-stats: also the driver's statistics of the decode pipelines,
 //              registers and the like, through VK_KHR_pipeline_executable_properties)
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -62,6 +66,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
   petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
   if (variant == "nof32x") {
     tu.mvq_f32x = false;
+  } else if (variant == "nobarrier") {
+    tu.no_barriers = true;
   } else if (variant == "onewave") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->glu_max_per_sm = 0;
   } else if (variant == "off") {
@@ -69,7 +75,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
   } else if (variant != "default") {
     uint32_t wg = 0, rows = 0, glu_rows = 0;
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
-      throw std::runtime_error("--mvqo takes default, off, nof32x, onewave or WG/ROWS/GLU_ROWS");
+      throw std::runtime_error(
+          "--mvqo takes default, off, nof32x, onewave, nobarrier or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -270,6 +277,21 @@ void bench_kernels(const Args& a) {
                   100.0 * gbs / (bw * 1e-9));
     }
   }
+  {
+    // the default matvecs again with no barrier between the timed repeats (a diagnostic,
+    // Tuning::no_barriers): throughput when consecutive stages overlap, i.e. without the
+    // stage boundary's wait and the ramp and tail around it
+    petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
+    tu.no_barriers = true;
+    petrel::vk::Ops o3(a.device, &tu);
+    for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
+      const double s = petrel::vk::time_matmul(o3, t, 4096, 14336, 1, a.reps);
+      const double gbs = double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9;
+      std::printf("%-6s %-14s %10.1f %10.0f %7.0f%%  (no barriers between repeats)\n",
+                  petrel::kernels::type_traits(t)->name, "4096x14336", s * 1e6, gbs,
+                  100.0 * gbs / (bw * 1e-9));
+    }
+  }
   if (a.sweep) {
     std::printf("\nmul_mvq tuning sweep (4096 x 14336 | 14336 x 4096, GB/s): wg/rows\n");
     for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
@@ -357,6 +379,7 @@ void bench_kernels(const Args& a) {
 void bench_model(const Args& a, const std::string& kind) {
   RandomModel m(kind, find_shape(a.shape), model_layers(a));
   const int n_vocab = m.w.hp.n_vocab;
+  std::vector<float> first;  // the first variant's last logits
   for (const std::string& variant : a.mvqo) {
   const petrel::vk::Tuning tu = variant_tuning(a, variant);
   const double t0 = now_s();
@@ -379,12 +402,21 @@ void bench_model(const Args& a, const std::string& kind) {
     be->forward(toks.data(), a.pp, 0, logits.data(), false);
     pp.push_back(a.pp / (now_s() - s));
   }
+  // every variant runs the same tokens: its last logits against the first variant's
+  std::string same;
+  if (first.empty()) {
+    first = logits;
+  } else {
+    float diff = 0.f;
+    for (size_t i = 0; i < logits.size(); ++i) diff = std::max(diff, std::fabs(logits[i] - first[i]));
+    same = diff == 0.f ? ", logits = first variant's" : ", logits differ by up to " + std::to_string(diff);
+  }
   const double bpt = double(m.bytes_per_token());
   const double tgm = median(tg);
   std::printf("%-7s %8.2f GB %7.1f s load | tg%d %7.1f t/s (%5.0f GB/s) | pp%d %8.1f t/s | %s, %.1f GB on device%s\n",
               kind.c_str(), bpt * 1e-9, t_load, a.tg, tgm, tgm * bpt * 1e-9, a.pp,
               pp.empty() ? 0.0 : median(pp), be->device_name().c_str(), double(be->device_bytes_used()) * 1e-9,
-              a.mvqo.size() > 1 ? (" [mvqo " + variant + "]").c_str() : "");
+              a.mvqo.size() > 1 ? (" [mvqo " + variant + same + "]").c_str() : "");
   std::fflush(stdout);
   }
 }
@@ -495,7 +527,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,onewave,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,onewave,nobarrier,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
       return 2;
     }
   }

@@ -478,6 +478,7 @@ void Ops::bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Bu
 }
 
 void Ops::barrier(VkCommandBuffer cb) {
+  if (pipes_->tuning().no_barriers && !profiling_) return;
   VkMemoryBarrier mb{};
   mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;

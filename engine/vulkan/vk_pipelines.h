@@ -94,6 +94,10 @@ struct Tuning {
   // instead of a quantize_q8 stage before it
   bool mvq_f32x = true;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
+  // Diagnostic only, results are wrong: Ops::barrier records nothing (outside profiles),
+  // so dependent stages overlap; bench_vulkan --mvqo nobarrier times the upper bound of
+  // what removing the stage boundaries could give
+  bool no_barriers = false;
   // pipelines keep the driver's statistics (DeviceCaps::pipeline_stats; Pipelines::statistics)
   bool pipeline_stats = false;
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
