@@ -5,7 +5,7 @@
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
 //                [--mvqo default,off,nof32x,onewave,nobarrier,WG/ROWS/GLU_ROWS,...]
-//                [--mvqo-sweep]
+//                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
 //   --mvqo: the model runs once per variant: the default tuning, "off" (every int8 matvec
@@ -16,6 +16,8 @@
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
+//   --grid-sync: per phase of streaming 4-66 MB with one workgroup per SM, a pipeline
+//                barrier between dispatches against a grid-wide counter barrier inside one
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
 //              (--mvq: with int8 activations even where the device default has none;
@@ -57,6 +59,7 @@ struct Args {
   // or WG/ROWS/GLU_ROWS)
   std::vector<std::string> mvqo{"default"};
   bool mvqo_sweep = false;  // stage times of mul_mvq vs mul_mvqo shapes
+  bool grid_sync = false;   // pipeline barrier vs grid-wide counter barrier
   bool pipeline_stats = false;  // with --profile: the driver's statistics of its pipelines
 };
 
@@ -246,6 +249,27 @@ void bench_mvqo(const Args& a) {
       std::printf("\n");
       std::fflush(stdout);
     }
+  }
+}
+
+// Pipeline barrier against a grid-wide counter barrier inside one dispatch, per phase of
+// streaming weights-sized data with one wave of workgroups (one per SM): the cost of the
+// stage boundary a one-wave decode kernel would pay instead.
+void bench_grid_sync(const Args& a) {
+  petrel::vk::Ops ops(a.device);
+  const uint32_t sms = ops.ctx().caps.sm_count;
+  std::printf("\ngrid sync: us per phase of 32, %u workgroups of %u threads (barriers | grid "
+              "counter barrier | no sync)\n", sms, petrel::vk::Ops::kGridSyncThreads);
+  if (sms == 0) {
+    std::printf("  needs the SM count (VK_NV_shader_sm_builtins); skipped\n");
+    return;
+  }
+  for (uint64_t mb : {4, 10, 30, 66}) {
+    const petrel::vk::GridSyncTimes t = petrel::vk::time_grid_sync(ops, mb * 1000000, sms, 32, a.reps);
+    std::printf("  %3llu MB a phase: %7.2f | %7.2f | %7.2f%s\n", (unsigned long long)mb,
+                t.barriers * 1e6, t.grid * 1e6, t.none * 1e6,
+                t.gave_up ? " (grid barrier gave up: workgroups not all resident)" : "");
+    std::fflush(stdout);
   }
 }
 
@@ -518,6 +542,7 @@ int main(int argc, char** argv) {
     else if (s == "--profile") a.profile = true;
     else if (s == "--mvq") a.mvq = true;
     else if (s == "--mvqo-sweep") a.mvqo_sweep = true;
+    else if (s == "--grid-sync") a.grid_sync = true;
     else if (s == "--mvqo") {
       a.mvqo.clear();
       std::stringstream ss(next());
@@ -527,7 +552,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,onewave,nobarrier,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,onewave,nobarrier,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }
@@ -540,6 +565,7 @@ int main(int argc, char** argv) {
     }
     if (a.kernels) bench_kernels(a);
     if (a.mvqo_sweep) bench_mvqo(a);
+    if (a.grid_sync) bench_grid_sync(a);
     if (a.model) {
       const auto& sh = find_shape(a.shape);
       std::printf("\nmodel (%s shape, %d layers, vocab %u, random weights):\n", sh.name.c_str(),

@@ -25,6 +25,7 @@ set(PETREL_SHADER_VARIANTS
   "softmax|softmax.comp|"
   "argmax|argmax.comp|"
   "bandwidth|bandwidth.comp|"
+  "grid_sync|grid_sync.comp|"
 )
 foreach(t ${PETREL_WEIGHT_TYPES})
   string(TOLOWER ${t} tl)

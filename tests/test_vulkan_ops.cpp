@@ -868,6 +868,43 @@ TEST(VulkanOps, ErrorsNameTheProblem) {
   EXPECT_THROW(ops()->pipes().get("no_such_shader"), Error);
 }
 
+// grid_sync (bench only): each phase folds its region of src into the thread's word and,
+// with sync, every workgroup counts itself at that phase's counter (one workgroup here, so
+// the grid barrier never waits); no poll gives up.
+TEST(VulkanOps, GridSyncStreamFoldsAndCounts) {
+  REQUIRE_VULKAN();
+  const uint32_t n4 = 64, phases = 3, phase0 = 5, threads = Ops::kGridSyncThreads;
+  std::mt19937 rng(5);
+  std::vector<uint32_t> src(size_t(n4) * 4 * 8);
+  for (auto& v : src) v = uint32_t(rng());
+  Memory& m = ops()->mem();
+  Buffer* sb = m.device_buffer(src.size() * 4, "src");
+  m.upload(*sb, 0, src.data(), src.size() * 4);
+  Buffer* cb = m.device_buffer((phases + 1) * 4, "counters");
+  Buffer* db = m.device_buffer(threads * 4, "dst");
+  std::vector<uint32_t> want(threads, 0u);
+  for (uint32_t k = 0; k < phases; ++k)
+    for (uint32_t t = 0; t < n4; ++t) {
+      const uint32_t* w = &src[(size_t((phase0 + k) % 8) * n4 + t) * 4];
+      want[t] ^= w[0] ^ w[1] ^ w[2] ^ w[3];
+    }
+  for (uint32_t sync : {0u, 1u}) {
+    ops()->ctx().run_now([&](VkCommandBuffer c) {
+      ops()->ctx().fn.vkCmdFillBuffer(c, cb->handle, 0, VK_WHOLE_SIZE, 0);
+      ops()->ctx().fn.vkCmdFillBuffer(c, db->handle, 0, VK_WHOLE_SIZE, 0xFFFFFFFFu);
+      ops()->transfer_barrier(c);
+      ops()->grid_sync_stream(c, *sb, *cb, *db, {n4, phases, sync, phase0}, 1);
+    });
+    std::vector<uint32_t> got(threads), cnt(phases + 1);
+    m.download(*db, 0, got.data(), threads * 4);
+    m.download(*cb, 0, cnt.data(), (phases + 1) * 4);
+    EXPECT_EQ(got, want) << "sync " << sync;
+    const std::vector<uint32_t> counts = sync ? std::vector<uint32_t>{1, 1, 1, 0}
+                                              : std::vector<uint32_t>{0, 0, 0, 0};
+    EXPECT_EQ(cnt, counts) << "sync " << sync;
+  }
+}
+
 // The rule that keeps gate/up's quantized output to one wave of workgroups (H100: 4 per
 // SM, 132 SMs: 16896 rows fit, 17408 do not); no limit where the limit or the SM count is
 // unknown.

@@ -176,6 +176,46 @@ double time_read_bandwidth(Ops& ops, uint64_t bytes, int reps) {
   return double(bytes) / median(t);
 }
 
+GridSyncTimes time_grid_sync(Ops& ops, uint64_t bytes, uint32_t groups, int phases, int reps) {
+  const uint64_t n4 = bytes / 16;
+  if (n4 == 0 || n4 * 8 > 0xFFFFFFFFull || groups == 0 || phases <= 0)
+    throw Error("time_grid_sync: bad shape (" + std::to_string(bytes) + " bytes, " +
+                std::to_string(groups) + " groups, " + std::to_string(phases) + " phases)");
+  Memory& m = ops.mem();
+  Buffer* src = m.device_buffer(n4 * 16 * 8, "grid sync source");
+  Buffer* cnt = m.device_buffer((uint64_t(phases) + 1) * 4, "grid sync counters");
+  Buffer* dst = m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, "grid sync sink");
+  Buffer* host = m.host_buffer(4, true, "grid sync gave-up count");
+  Context& c = ops.ctx();
+  c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u); });
+  const uint32_t k = uint32_t(phases);
+  auto run = [&](VkCommandBuffer cb, uint32_t n, uint32_t sync, uint32_t phase0) {
+    ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(n4), n, sync, phase0}, groups);
+  };
+  GridSyncTimes out;
+  std::vector<double> tb, tg, tn;
+  for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
+    const double b = time_recorded(ops, phases, [&](VkCommandBuffer cb, int i) { run(cb, 1, 0, uint32_t(i)); });
+    c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, cnt->handle, 0, VK_WHOLE_SIZE, 0); });
+    const double g = time_recorded(ops, 1, [&](VkCommandBuffer cb, int) { run(cb, k, 1, 0); }) / phases;
+    c.run_now([&](VkCommandBuffer cb) {
+      const VkBufferCopy cp{uint64_t(phases) * 4, 0, 4};
+      c.fn.vkCmdCopyBuffer(cb, cnt->handle, host->handle, 1, &cp);
+    });
+    m.invalidate(*host);
+    out.gave_up += *static_cast<const uint32_t*>(host->mapped);
+    const double n = time_recorded(ops, 1, [&](VkCommandBuffer cb, int) { run(cb, k, 0, 0); }) / phases;
+    if (r == 0) continue;
+    tb.push_back(b);
+    tg.push_back(g);
+    tn.push_back(n);
+  }
+  out.barriers = median(tb);
+  out.grid = median(tg);
+  out.none = median(tn);
+  return out;
+}
+
 double bench_matmul(int device, Type type, int64_t n_in, int64_t n_out, int64_t n_tokens, int reps) {
   Ops ops(device);
   return time_matmul(ops, type, n_in, n_out, n_tokens, reps);

@@ -35,6 +35,18 @@ double bench_matmul(int device, kernels::Type type, int64_t n_in, int64_t n_out,
                     int64_t n_tokens, int reps);
 double bench_read_bandwidth(int device, uint64_t bytes, int reps);
 
+// Seconds per phase of `phases` rounds that each read `bytes` (a different one of 8 regions
+// each round) with `groups` workgroups of Ops::kGridSyncThreads, which must all be resident
+// at once (at most one per SM): one dispatch per round with a pipeline barrier after each
+// (`barriers`), one dispatch with a grid-wide counter barrier after each round (`grid`),
+// one dispatch with neither (`none`); medians of `reps`. gave_up: grid-barrier polls that
+// gave up over all runs (nonzero: the workgroups were not all resident, `grid` is void).
+struct GridSyncTimes {
+  double barriers = 0, grid = 0, none = 0;
+  uint64_t gave_up = 0;
+};
+GridSyncTimes time_grid_sync(Ops& ops, uint64_t bytes, uint32_t groups, int phases, int reps);
+
 // Seconds per repetition of `body` (recorded n times, a barrier after each) between two
 // GPU timestamps, in one submission.
 double time_recorded(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& body);

@@ -477,6 +477,11 @@ void Ops::bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Bu
   pipes_->dispatch(cb, p, {{&src}, {&dst}}, &pc, groups, 1, 1);
 }
 
+void Ops::grid_sync_stream(VkCommandBuffer cb, const Buffer& src, const Buffer& cnt,
+                           const Buffer& dst, const GridSyncPush& p, uint32_t groups) {
+  pipes_->dispatch(cb, pipes_->get("grid_sync"), {{&src}, {&cnt}, {&dst}}, &p, groups, 1, 1);
+}
+
 void Ops::barrier(VkCommandBuffer cb) {
   if (pipes_->tuning().no_barriers && !profiling_) return;
   VkMemoryBarrier mb{};

@@ -200,6 +200,13 @@ class Ops {
   // Reads n4 16-byte words of src (bandwidth probe); writes one word per thread to dst.
   void bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,
                  uint32_t groups);
+  // shaders/grid_sync.comp: p.phases rounds of reading p.n4 words of region
+  // (p.phase0 + k) % 8 of src, with a grid-wide counter barrier after each when p.sync
+  // (cnt: p.phases + 1 uints, zero before; the last counts polls that gave up), by
+  // `groups` workgroups of 1024 threads (all resident together); dst: a uint per thread.
+  static constexpr uint32_t kGridSyncThreads = 1024;
+  void grid_sync_stream(VkCommandBuffer cb, const Buffer& src, const Buffer& cnt,
+                        const Buffer& dst, const GridSyncPush& p, uint32_t groups);
 
   // Makes earlier shader writes visible to later shaders (compute -> compute); while a
   // profile is being recorded, also ends a stage there.

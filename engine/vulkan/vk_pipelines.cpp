@@ -53,6 +53,7 @@ const Row kTable[] = {
     {"softmax", false, {1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"argmax", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"bandwidth", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
+    {"grid_sync", false, {1, 1, 1}, sizeof(GridSyncPush), {}},
 };
 
 const Row* find_row(std::string_view name) {

@@ -56,6 +56,9 @@ struct AttnCombinePush {
 struct CountPush {
   uint32_t n;
 };
+struct GridSyncPush {
+  uint32_t n4, phases, sync, phase0;
+};
 struct AttnTiledPush {
   uint32_t n_head, n_head_kv, head_dim, n_tokens;
   float scale;
