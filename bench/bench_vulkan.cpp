@@ -288,34 +288,24 @@ void bench_kernels(const Args& a) {
                   (long long)n_in, (long long)n_out, s * 1e6, gbs, 100.0 * gbs / (bw * 1e-9));
     }
   }
-  {
-    // the f32-activation matvec (mul_mv), for comparison with the default path above
+  // the 4096x14336 matvecs again under a changed device tuning, each line marked `what`
+  auto variant_rows = [&](const char* what, const std::function<void(petrel::vk::Tuning&)>& change) {
     petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
-    tu.use_mvq = false;
+    change(tu);
     petrel::vk::Ops o2(a.device, &tu);
     for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
       const double s = petrel::vk::time_matmul(o2, t, 4096, 14336, 1, a.reps);
       const double gbs = double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9;
-      std::printf("%-6s %-14s %10.1f %10.0f %7.0f%%  (mul_mv, f32 x)\n",
-                  petrel::kernels::type_traits(t)->name, "4096x14336", s * 1e6, gbs,
-                  100.0 * gbs / (bw * 1e-9));
+      std::printf("%-6s %-14s %10.1f %10.0f %7.0f%%  (%s)\n", petrel::kernels::type_traits(t)->name,
+                  "4096x14336", s * 1e6, gbs, 100.0 * gbs / (bw * 1e-9), what);
     }
-  }
-  {
-    // the default matvecs again with no barrier between the timed repeats (a diagnostic,
-    // Tuning::no_barriers): throughput when consecutive stages overlap, i.e. without the
-    // stage boundary's wait and the ramp and tail around it
-    petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(ops.ctx().caps);
-    tu.no_barriers = true;
-    petrel::vk::Ops o3(a.device, &tu);
-    for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {
-      const double s = petrel::vk::time_matmul(o3, t, 4096, 14336, 1, a.reps);
-      const double gbs = double(petrel::vk::gpu_weight_bytes(t, 4096, 14336)) / s * 1e-9;
-      std::printf("%-6s %-14s %10.1f %10.0f %7.0f%%  (no barriers between repeats)\n",
-                  petrel::kernels::type_traits(t)->name, "4096x14336", s * 1e6, gbs,
-                  100.0 * gbs / (bw * 1e-9));
-    }
-  }
+  };
+  // the f32-activation matvec (mul_mv), for comparison with the default path above
+  variant_rows("mul_mv, f32 x", [](petrel::vk::Tuning& tu) { tu.use_mvq = false; });
+  // the default matvecs with no barrier between the timed repeats (a diagnostic,
+  // Tuning::no_barriers): throughput when consecutive stages overlap, i.e. without the
+  // stage boundary's wait and the ramp and tail around it
+  variant_rows("no barriers between repeats", [](petrel::vk::Tuning& tu) { tu.no_barriers = true; });
   if (a.sweep) {
     std::printf("\nmul_mvq tuning sweep (4096 x 14336 | 14336 x 4096, GB/s): wg/rows\n");
     for (Type t : {Type::kQ4_K, Type::kQ6_K, Type::kQ8_0}) {

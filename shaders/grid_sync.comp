@@ -13,7 +13,7 @@
 // push:     n4, phases, sync, phase0
 // grid:     x = workgroups (at most the number that can be resident together)
 #extension GL_EXT_control_flow_attributes : enable
-layout(local_size_x = 1024) in;
+layout(local_size_x = 1024) in;  // Ops::kGridSyncThreads
 layout(binding = 0) readonly buffer S { uvec4 src[]; };
 layout(binding = 1) volatile coherent buffer C { uint cnt[]; };
 layout(binding = 2) writeonly buffer D { uint dst[]; };
