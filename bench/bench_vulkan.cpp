@@ -18,6 +18,7 @@
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
 //   --grid-sync: per phase of streaming 4-66 MB with one workgroup per SM, a pipeline
 //                barrier between dispatches against a grid-wide counter barrier inside one
+//                dispatch and against no sync at all
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
 //              (--mvq: with int8 activations even where the device default has none;
