@@ -270,7 +270,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       mm(L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv});
     }
     x_ready = false;  // taken (or of no use to wo's other path)
-    o.barrier(cb);
+    o.stage_barrier(cb, 1);
     // with attn_fused's int8 output, wo reads it straight from xq2_
     const bool q8_att = small && q8(L.wo) && hd % 32 == 0;
     if (small) {
@@ -280,7 +280,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
                        q8_att ? xq2_.ds_off() : 0u, ap.scale};
       o.attention_fused(cb, {q_, k_, v_, L.kcache, L.vcache, q8_att ? xq2_.buf : att_, part_,
                              counters_, params_, inv_freq_}, fp, n);
-      o.barrier(cb);
+      o.stage_barrier(cb, 2);
     } else {
       // RoPE on q and k; k, v -> cache rows pos..pos+n-1 (f16)
       o.rope_store(cb, *q_, *k_, *v_, *L.kcache, *L.vcache, *params_, *inv_freq_, rp, n);
@@ -307,7 +307,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       tiles(*att_, q_dim);
       mm(L.wo, wo_args);
     }
-    o.barrier(cb);
+    o.stage_barrier(cb, 4);
     // g = silu(w_gate h) * (w_up h), h = rms_norm(x) * ffn_norm      [n, n_ff]
     bool g_ready = false;  // xq2_ holds g
     if (glu_q8) {
@@ -334,7 +334,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       }
     }
     x_ready = false;
-    o.barrier(cb);
+    o.stage_barrier(cb, 8);
     // x += w_down g                                                 [n, n_embd]
     const MatArgs down_args{g_, 0, n_ff, x_, 0, n_embd, nullptr, true};
     if (q8(L.w_down)) {
@@ -354,7 +354,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     } else {
       mm(L.w_down, down_args);  // (with tensor cores gate/up left its tiles in xt_)
     }
-    o.barrier(cb);
+    o.stage_barrier(cb, 16);
   }
   if (out == Out::kHidden) {
     // hidden state x [n, n_embd] -> host

@@ -482,6 +482,11 @@ void Ops::grid_sync_stream(VkCommandBuffer cb, const Buffer& src, const Buffer& 
   pipes_->dispatch(cb, pipes_->get("grid_sync"), {{&src}, {&cnt}, {&dst}}, &p, groups, 1, 1);
 }
 
+void Ops::stage_barrier(VkCommandBuffer cb, uint32_t stage_bit) {
+  if ((pipes_->tuning().skip_barriers & stage_bit) != 0 && !profiling_) return;
+  barrier(cb);
+}
+
 void Ops::barrier(VkCommandBuffer cb) {
   if (pipes_->tuning().no_barriers && !profiling_) return;
   VkMemoryBarrier mb{};

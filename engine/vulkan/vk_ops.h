@@ -211,6 +211,8 @@ class Ops {
   // Makes earlier shader writes visible to later shaders (compute -> compute); while a
   // profile is being recorded, also ends a stage there.
   void barrier(VkCommandBuffer cb);
+  // barrier() unless Tuning::skip_barriers has `stage_bit` (and no profile is recording)
+  void stage_barrier(VkCommandBuffer cb, uint32_t stage_bit);
   // Starts recording stage timestamps into `prof` (created here, up to `capacity`
   // stages); barrier() adds one per stage until profile_end(). Needs timestamps.
   void profile_begin(VkCommandBuffer cb, StageProfile& prof, uint32_t capacity);

@@ -101,6 +101,11 @@ struct Tuning {
   // so dependent stages overlap; bench_vulkan --mvqo nobarrier times the upper bound of
   // what removing the stage boundaries could give
   bool no_barriers = false;
+  // Diagnostic only, results are wrong: the decode layer boundaries whose bit is set get no
+  // barrier (Ops::stage_barrier; 1 after q/k/v, 2 after attention, 4 after wo, 8 after
+  // gate/up, 16 after down); bench_vulkan --mvqo nobarrier:MASK times what removing one
+  // boundary (a fusion of the two stages) could give at most
+  uint32_t skip_barriers = 0;
   // pipelines keep the driver's statistics (DeviceCaps::pipeline_stats; Pipelines::statistics)
   bool pipeline_stats = false;
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
