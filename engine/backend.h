@@ -1,6 +1,7 @@
 // What a Session drives: something that evaluates tokens at positions against its own KV
 // cache. The CPU forward pass and the Vulkan backend both implement it.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -12,6 +13,13 @@ class ForwardBackend {
   // Runs tokens[0..n) at positions pos..pos+n-1, updating the KV cache. Writes logits
   // [n_vocab] of the last token, or of all n tokens ([n, n_vocab]) if all_logits.
   virtual void forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) = 0;
+  // Runs tokens like forward and returns the id of the last token's largest logit (the
+  // lowest id among equal ones, as std::max_element). Here through `scratch` [n_vocab];
+  // a backend that finds it on its device overrides this and reads back only the id.
+  virtual int32_t forward_argmax(const int32_t* tokens, int n, int pos, float* scratch, int n_vocab) {
+    forward(tokens, n, pos, scratch, false);
+    return int32_t(std::max_element(scratch, scratch + n_vocab) - scratch);
+  }
   virtual std::string name() const = 0;
 };
 

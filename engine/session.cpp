@@ -25,6 +25,9 @@ class VulkanForward final : public ForwardBackend {
   void forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) override {
     be_->forward(tokens, n, pos, logits, all_logits);
   }
+  int32_t forward_argmax(const int32_t* tokens, int n, int pos, float*, int) override {
+    return be_->forward_argmax(tokens, n, pos);
+  }
   std::string name() const override { return "vulkan (" + be_->device_name() + ")"; }
   uint64_t device_bytes() const { return be_->device_bytes_used(); }
 
@@ -80,9 +83,7 @@ class SessionImpl final : public Session {
   void eval(const std::vector<TokenId>& tokens, bool all_logits) override {
     const int n = static_cast<int>(tokens.size());
     if (n == 0) return;
-    if (n_past_ + n > n_ctx_)
-      throw Error("context full: " + std::to_string(n_past_) + " + " + std::to_string(n) +
-                  " tokens exceed the context of " + std::to_string(n_ctx_));
+    check_room(n);
     logits_.resize(size_t(all_logits ? n : 1) * n_vocab_);
     n_logits_ = all_logits ? n : 1;
     for (int i = 0; i < n; i += n_batch_) {
@@ -98,16 +99,41 @@ class SessionImpl final : public Session {
     }
   }
 
+  TokenId eval_greedy(const std::vector<TokenId>& tokens) override {
+    const int n = static_cast<int>(tokens.size());
+    if (n == 0) throw Error("eval_greedy: no tokens");
+    check_room(n);
+    n_logits_ = 0;  // none kept: logits() throws until the next eval
+    scratch_.resize(n_vocab_);
+    TokenId id = -1;
+    for (int i = 0; i < n; i += n_batch_) {
+      const int m = std::min(n_batch_, n - i);
+      if (i + m == n)
+        id = backend_->forward_argmax(tokens.data() + i, m, n_past_, scratch_.data(), n_vocab_);
+      else
+        backend_->forward(tokens.data() + i, m, n_past_, scratch_.data(), false);
+      n_past_ += m;
+    }
+    return id;
+  }
+
   std::string backend_name() const override { return backend_->name() + fallback_; }
   uint64_t device_bytes_used() const override { return device_bytes_; }
 
   const float* logits(int i) const override {
+    if (n_logits_ == 0) throw Error("logits: the last evaluation kept none (eval_greedy, or none yet)");
     if (i < 0) i = n_logits_ - 1;
     if (i < 0 || i >= n_logits_) throw Error("logits: index " + std::to_string(i) + " out of range");
     return &logits_[size_t(i) * n_vocab_];
   }
 
  private:
+  void check_room(int n) const {
+    if (n_past_ + n > n_ctx_)
+      throw Error("context full: " + std::to_string(n_past_) + " + " + std::to_string(n) +
+                  " tokens exceed the context of " + std::to_string(n_ctx_));
+  }
+
   std::unique_ptr<ForwardBackend> backend_;
   int n_ctx_ = 0, n_batch_ = 0, n_vocab_ = 0, n_past_ = 0, n_logits_ = 0;
   std::vector<float> logits_, scratch_;

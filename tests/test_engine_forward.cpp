@@ -90,6 +90,43 @@ TEST_P(ForwardTest, GenerationIsDeterministicForASeed) {
   EXPECT_LE(x.size(), 16u);
 }
 
+TEST_P(ForwardTest, EvalGreedyIsTheArgmaxOfEval) {
+  auto model = petrel::Model::load(tiny_model(GetParam()));
+  const int nv = model->n_vocab();
+  petrel::SessionOptions so;
+  so.n_ctx = 64;
+  so.n_threads = 2;
+  so.n_batch = 2;  // the prompt in chunks: only the last one's argmax counts
+  auto a = petrel::Session::create(*model, so);
+  auto b = petrel::Session::create(*model, so);
+  std::vector<int> toks = {4, 80, 33, 2, 91};
+  for (auto& t : toks) t %= nv;
+  a->eval(toks);
+  int want = int(std::max_element(a->logits(), a->logits() + nv) - a->logits());
+  int got = b->eval_greedy(toks);
+  EXPECT_EQ(got, want) << "prompt";
+  EXPECT_THROW(b->logits(), petrel::Error);  // eval_greedy keeps no logits
+  EXPECT_EQ(b->n_past(), a->n_past());
+  for (int i = 0; i < 6; ++i) {
+    a->eval({want});
+    const int next = int(std::max_element(a->logits(), a->logits() + nv) - a->logits());
+    EXPECT_EQ(b->eval_greedy({got}), next) << "step " << i;
+    got = want = next;
+  }
+  // generate's greedy path (eval_greedy) gives what sampling the kept logits gives with a
+  // penalty that changes nothing
+  auto gen = [&](float repeat_penalty) {
+    auto s = petrel::Session::create(*model, so);
+    petrel::GenerateOptions go;
+    go.n_predict = 12;
+    go.sampling.temperature = 0;
+    go.sampling.repeat_penalty = repeat_penalty;
+    go.sampling.repeat_last_n = 0;  // over no tokens: no effect on the logits
+    return petrel::generate(*model, *s, {1, 5, 9}, go).tokens;
+  };
+  EXPECT_EQ(gen(1.0f), gen(1.5f));
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, ForwardTest, testing::Values("Q8_0", "Q4_K_M", "F16"));
 
 TEST(Forward, ContextOverflowIsAnError) {

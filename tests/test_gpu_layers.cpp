@@ -5,6 +5,7 @@
 // against the CPU. Skips when no Vulkan device is available.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <vector>
@@ -113,6 +114,40 @@ TEST(GpuLayers, EverySplitMatchesCpuAndGpu) {
     } else {
       EXPECT_EQ(r.name, gpu.name);
       for (size_t i = 0; i < r.rows.size(); ++i) EXPECT_EQ(r.rows[i], gpu.rows[i]) << "row " << i;
+    }
+  }
+}
+
+TEST(GpuLayers, EvalGreedyMatchesTheArgmaxOfTheLogits) {
+  // on the GPU only the argmax comes back (Backend::forward_argmax); split models go
+  // through the host's argmax
+  if (!have_vulkan()) GTEST_SKIP() << "no Vulkan device available; skipping";
+  const std::string path = tiny_model("Q4_K_M");
+  for (const int gpu_layers : {-1, 1}) {
+    SCOPED_TRACE("gpu_layers " + std::to_string(gpu_layers));
+    petrel::ModelOptions mo;
+    mo.device = petrel::Device::kVulkan;
+    mo.device_explicit = true;
+    mo.gpu_layers = gpu_layers;
+    auto model = petrel::Model::load(path, mo);
+    const int nv = model->n_vocab();
+    petrel::SessionOptions so;
+    so.n_ctx = 64;
+    so.n_threads = 2;
+    so.n_batch = 8;
+    auto a = petrel::Session::create(*model, so);
+    auto b = petrel::Session::create(*model, so);
+    std::vector<int> prompt = {1, 17, 42, 99, 7, 250, 3, 64, 128, 5, 77};
+    for (auto& t : prompt) t %= nv;
+    a->eval(prompt);
+    int want = int(std::max_element(a->logits(), a->logits() + nv) - a->logits());
+    int got = b->eval_greedy(prompt);
+    EXPECT_EQ(got, want) << "prompt";
+    for (int i = 0; i < 5; ++i) {
+      a->eval({want});
+      want = int(std::max_element(a->logits(), a->logits() + nv) - a->logits());
+      got = b->eval_greedy({got});
+      EXPECT_EQ(got, want) << "step " << i;
     }
   }
 }

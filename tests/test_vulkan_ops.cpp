@@ -691,6 +691,29 @@ TEST(VulkanOps, RmsNormSiluMulAddSoftmaxArgmax) {
   EXPECT_LT(nmse(fetch(*xb, want.size()), want), kEltTol) << "softmax";
 }
 
+TEST(VulkanOps, ArgmaxLowestIndexOnTiesBothPaths) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(12);
+  // n % 4 == 0 takes 16-byte loads in rounds of four, other n one float at a time
+  for (const uint32_t n : {32000u, 12004u, 12003u, 37u}) {
+    SCOPED_TRACE("n " + std::to_string(n));
+    const uint32_t rows = 3;
+    auto x = random_vec(rows * n, rng, 3.f);
+    // row 0: equal maxima in different threads and vector lanes; row 1: all equal
+    for (uint32_t i : {n - 1, n / 2 + 1, n / 3 + 2, 7u % n}) x[i] = 99.f;
+    std::fill(x.begin() + n, x.begin() + 2 * n, 0.f);
+    Buffer* xb = dev(x, "x");
+    Buffer* idx = ops()->mem().device_buffer(rows * 4, "argmax");
+    ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->argmax(cb, *xb, *idx, rows, n); });
+    std::vector<uint32_t> am(rows);
+    ops()->mem().download(*idx, 0, am.data(), rows * 4);
+    for (uint32_t r = 0; r < rows; ++r)
+      EXPECT_EQ(am[r], uint32_t(std::max_element(x.begin() + r * n, x.begin() + (r + 1) * n) -
+                                (x.begin() + r * n)))
+          << "row " << r;
+  }
+}
+
 float f16_round(float f) { return kernels::f16_to_f32(kernels::f32_to_f16(f)); }
 
 // RoPE + cache store + attention for a batch of tokens after `pos0` cached positions,

@@ -45,6 +45,10 @@ class Backend {
   // all_logits. Needs every layer on the GPU (throws otherwise).
   virtual void forward(const int32_t* tokens, int n, int pos, float* logits_out,
                        bool all_logits) = 0;
+  // Runs tokens like forward and returns the id of the last token's largest logit (the
+  // lowest id among equal ones), found on the GPU: only that id is read back (greedy
+  // decoding). Needs every layer on the GPU (throws otherwise).
+  virtual int32_t forward_argmax(const int32_t* tokens, int n, int pos) = 0;
   // Runs the token embedding and the GPU's layers for tokens[0..n) at positions
   // pos..pos+n-1 (KV cache updated); writes the hidden state after the last GPU layer,
   // [n, n_embd] f32, to hidden_out.

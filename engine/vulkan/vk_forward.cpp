@@ -41,7 +41,7 @@ uint32_t decode_splits(uint32_t n_kv) {
 
 // What a recorded pass hands back: the last token's logits, every token's, or the hidden
 // state after the last GPU layer.
-enum class Out : uint32_t { kLastLogits, kAllLogits, kHidden };
+enum class Out : uint32_t { kLastLogits, kAllLogits, kHidden, kArgmax };
 
 class BackendImpl final : public Backend {
  public:
@@ -49,6 +49,7 @@ class BackendImpl final : public Backend {
               const Tuning* tuning, int n_layers);
   ~BackendImpl() override;
   void forward(const int32_t* tokens, int n, int pos, float* logits_out, bool all_logits) override;
+  int32_t forward_argmax(const int32_t* tokens, int n, int pos) override;
   void forward_hidden(const int32_t* tokens, int n, int pos, float* hidden_out) override;
   int n_layers() const override { return int(layers_.size()); }
   std::string device_name() const override { return ops_->ctx().name; }
@@ -75,6 +76,7 @@ class BackendImpl final : public Backend {
   Buffer* inv_freq_ = nullptr;
   std::vector<LayerGpu> layers_;
   Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
+  Buffer* ids_ = nullptr;  // forward_argmax's token id (argmax of the last logits)
   // positions and token ids: written by the host (host_*), copied at the start of each
   // pass into device-local twins that the shaders read (every layer's attention reads the
   // position: from host memory that is a bus round trip each)
@@ -157,7 +159,10 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   g_ = m.device_buffer(mb * size_t(hp_.n_ff) * 4, "activations gate");
   u_ = m.device_buffer(mb * size_t(hp_.n_ff) * 4, "activations up");
   const size_t out_row = owns_output_ ? size_t(hp_.n_vocab) : size_t(n_embd);
-  if (owns_output_) logits_ = m.device_buffer(mb * out_row * 4, "logits");
+  if (owns_output_) {
+    logits_ = m.device_buffer(mb * out_row * 4, "logits");
+    ids_ = m.device_buffer(16, "greedy token id");
+  }
   part_ = m.device_buffer(size_t(hp_.n_head) * kMaxSplits * size_t(hd + 2) * 4, "attention partials");
   if (ops_->pipes().tuning().use_mvq && ops_->ctx().caps.integer_dot) {
     const uint32_t widest = uint32_t(std::max({n_embd, q_dim, hp_.n_ff}));
@@ -386,9 +391,17 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     } else
       o.matmul(cb, output_, {h_, off, n_embd, logits_, 0, n_vocab}, rows);
   }
-  o.transfer_barrier(cb);
-  VkBufferCopy cp{0, 0, VkDeviceSize(rows) * n_vocab * 4};
-  c.fn.vkCmdCopyBuffer(cb, logits_->handle, readback_->handle, 1, &cp);
+  if (out == Out::kArgmax) {  // greedy: only the id of the largest logit goes to the host
+    o.barrier(cb);
+    o.argmax(cb, *logits_, *ids_, 1, n_vocab);
+    o.transfer_barrier(cb);
+    const VkBufferCopy cp{0, 0, 4};
+    c.fn.vkCmdCopyBuffer(cb, ids_->handle, readback_->handle, 1, &cp);
+  } else {
+    o.transfer_barrier(cb);
+    const VkBufferCopy cp{0, 0, VkDeviceSize(rows) * n_vocab * 4};
+    c.fn.vkCmdCopyBuffer(cb, logits_->handle, readback_->handle, 1, &cp);
+  }
   o.host_barrier(cb);
   o.profile_end();
   PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
@@ -403,6 +416,17 @@ void BackendImpl::forward(const int32_t* tokens, int n, int pos, float* logits_o
                 std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) +
                 "; use forward_hidden)");
   run(tokens, n, pos, logits_out, all_logits ? Out::kAllLogits : Out::kLastLogits);
+}
+
+int32_t BackendImpl::forward_argmax(const int32_t* tokens, int n, int pos) {
+  if (!owns_output_)
+    throw Error("Vulkan: forward_argmax needs every layer on the GPU (this backend holds " +
+                std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) + ")");
+  float raw = 0.f;  // the id's four bytes
+  run(tokens, n, pos, &raw, Out::kArgmax);
+  uint32_t id = 0;
+  std::memcpy(&id, &raw, 4);
+  return int32_t(id);
 }
 
 void BackendImpl::forward_hidden(const int32_t* tokens, int n, int pos, float* hidden_out) {
@@ -430,7 +454,9 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
     ops_->ctx().submit_and_wait(cb);
     ops_->mem().invalidate(*readback_);
     const auto* src = static_cast<const float*>(readback_->mapped);
-    if (what != Out::kLastLogits)
+    if (what == Out::kArgmax) {
+      if (done + m == n) std::memcpy(out, src, 4);
+    } else if (what != Out::kLastLogits)
       std::memcpy(out + size_t(done) * row, src, size_t(m) * row * 4);
     else if (done + m == n)
       std::memcpy(out, src, row * 4);

@@ -116,6 +116,10 @@ class Session {
   // Evaluates tokens at positions n_past.. and appends them to the cache. If all_logits,
   // the logits of every token are kept (logits(i)); otherwise only the last one's.
   virtual void eval(const std::vector<TokenId>& tokens, bool all_logits = false) = 0;
+  // Evaluates tokens as eval does and returns the id of the last token's largest logit (the
+  // lowest id among equal ones): greedy decoding. On a GPU only that id is read back. No
+  // logits are kept (logits() throws until the next eval).
+  virtual TokenId eval_greedy(const std::vector<TokenId>& tokens) = 0;
   // Logits [n_vocab] of the i-th token of the last eval (-1 = last).
   virtual const float* logits(int i = -1) const = 0;
   // "cpu", or "vulkan (device name)"; says "cpu (Vulkan unavailable: ...)" when Vulkan was
