@@ -27,33 +27,53 @@ Sampler::~Sampler() = default;
 TokenId Sampler::sample(const float* logits, int n_vocab, const std::vector<TokenId>& history) {
   Impl& s = *impl_;
   const SamplingParams& p = s.p;
-  s.work.assign(logits, logits + n_vocab);
-  float* l = s.work.data();
-  // Penalties over the last repeat_last_n tokens.
+  // Penalties over the last repeat_last_n tokens, on a copy (without them: the logits as
+  // given, never written)
   const bool penalize = p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f ||
                         p.frequency_penalty != 0.0f;
+  const float* l = logits;
   if (penalize && !history.empty()) {
+    s.work.assign(logits, logits + n_vocab);
+    float* w = s.work.data();
+    l = w;
     const size_t n = p.repeat_last_n < 0 ? history.size()
                                          : std::min(history.size(), size_t(p.repeat_last_n));
     std::unordered_map<TokenId, int> count;
     for (size_t i = history.size() - n; i < history.size(); ++i) ++count[history[i]];
     for (auto [id, c] : count) {
       if (id < 0 || id >= n_vocab) continue;
-      if (p.repeat_penalty != 1.0f) l[id] = l[id] > 0 ? l[id] / p.repeat_penalty : l[id] * p.repeat_penalty;
-      l[id] -= float(c) * p.frequency_penalty + (c > 0 ? p.presence_penalty : 0.0f);
+      if (p.repeat_penalty != 1.0f) w[id] = w[id] > 0 ? w[id] / p.repeat_penalty : w[id] * p.repeat_penalty;
+      w[id] -= float(c) * p.frequency_penalty + (c > 0 ? p.presence_penalty : 0.0f);
     }
   }
   if (p.temperature <= 0.0f)
     return static_cast<TokenId>(std::max_element(l, l + n_vocab) - l);
 
+  // the top k by (logit descending, id ascending), in that order
   auto& c = s.cand;
-  c.resize(n_vocab);
-  for (int i = 0; i < n_vocab; ++i) c[i] = {l[i], i};
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  size_t k = c.size();
-  if (p.top_k > 0 && size_t(p.top_k) < k) k = p.top_k;
-  std::partial_sort(c.begin(), c.begin() + k, c.end(), by_logit);
-  c.resize(k);
+  const size_t n = size_t(n_vocab);
+  if (p.top_k > 0 && size_t(p.top_k) < n) {
+    // one pass with a heap of the best k so far, its worst on top: a later id must beat
+    // the worst logit strictly (on equal logits the earlier id ranks first)
+    const size_t k = size_t(p.top_k);
+    c.assign(k, {0.f, 0});
+    for (size_t i = 0; i < k; ++i) c[i] = {l[i], TokenId(i)};
+    std::make_heap(c.begin(), c.end(), by_logit);
+    float worst = c.front().first;
+    for (size_t i = k; i < n; ++i) {
+      if (!(l[i] > worst)) continue;
+      std::pop_heap(c.begin(), c.end(), by_logit);
+      c.back() = {l[i], TokenId(i)};
+      std::push_heap(c.begin(), c.end(), by_logit);
+      worst = c.front().first;
+    }
+    std::sort(c.begin(), c.end(), by_logit);
+  } else {
+    c.resize(n);
+    for (size_t i = 0; i < n; ++i) c[i] = {l[i], TokenId(i)};
+    std::sort(c.begin(), c.end(), by_logit);
+  }
   // Probabilities of the kept candidates into s.pr (temperature 1 for top-p/min-p, as
   // llama.cpp's samplers see them).
   auto& pr = s.pr;

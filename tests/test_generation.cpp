@@ -1,7 +1,11 @@
 // Sampler and stop-string streaming: unit tests without any model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <map>
 #include <numeric>
+#include <random>
 
 #include "engine/stop_matcher.h"
 #include "petrel/petrel.h"
@@ -100,6 +104,83 @@ TEST(Sampler, PresenceAndFrequencyPenalties) {
   p.presence_penalty = 0.6f;
   petrel::Sampler s2(p);
   EXPECT_EQ(s2.sample(l.data(), 2, {1}), 0);
+}
+
+// The candidate selection written out plainly (penalties on a copy, every (logit, id) pair
+// sorted by logit descending, id ascending, the first top_k kept), then the same top-p,
+// min-p, temperature and draw as the sampler: its one-pass top-k must pick the same token.
+petrel::TokenId reference_sample(const petrel::SamplingParams& p, std::mt19937_64& rng,
+                                 std::vector<float> l, const std::vector<petrel::TokenId>& hist) {
+  const int n = int(l.size());
+  if (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+    const size_t w = p.repeat_last_n < 0 ? hist.size() : std::min(hist.size(), size_t(p.repeat_last_n));
+    std::map<petrel::TokenId, int> count;
+    for (size_t i = hist.size() - w; i < hist.size(); ++i) ++count[hist[i]];
+    for (auto [id, c] : count) {
+      if (p.repeat_penalty != 1.0f) l[id] = l[id] > 0 ? l[id] / p.repeat_penalty : l[id] * p.repeat_penalty;
+      l[id] -= float(c) * p.frequency_penalty + (c > 0 ? p.presence_penalty : 0.0f);
+    }
+  }
+  if (p.temperature <= 0.0f) return petrel::TokenId(std::max_element(l.begin(), l.end()) - l.begin());
+  std::vector<std::pair<float, petrel::TokenId>> c;
+  for (int i = 0; i < n; ++i) c.push_back({l[i], i});
+  std::sort(c.begin(), c.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  if (p.top_k > 0 && p.top_k < n) c.resize(size_t(p.top_k));
+  std::vector<float> pr;
+  auto probs = [&](float temp) {
+    pr.resize(c.size());
+    double sum = 0;
+    for (size_t i = 0; i < c.size(); ++i) sum += pr[i] = std::exp((c[i].first - c[0].first) / temp);
+    for (auto& x : pr) x = float(x / sum);
+  };
+  if (p.top_p < 1.0f) {
+    probs(1.0f);
+    double cum = 0;
+    size_t keep = c.size();
+    for (size_t i = 0; i < pr.size(); ++i) {
+      cum += pr[i];
+      if (cum >= p.top_p) { keep = i + 1; break; }
+    }
+    c.resize(std::max<size_t>(1, keep));
+  }
+  if (p.min_p > 0.0f) {
+    probs(1.0f);
+    size_t keep = 0;
+    while (keep < pr.size() && pr[keep] >= p.min_p * pr[0]) ++keep;
+    c.resize(std::max<size_t>(1, keep));
+  }
+  probs(p.temperature);
+  std::discrete_distribution<size_t> dist(pr.begin(), pr.end());
+  return c[dist(rng)].second;
+}
+
+TEST(Sampler, OnePassTopKPicksWhatAFullSortPicks) {
+  std::mt19937 gen(5);
+  for (const int top_k : {1, 2, 40, 999, 1000, 1500, 0}) {
+    for (const bool penalties : {false, true}) {
+      SCOPED_TRACE("top_k " + std::to_string(top_k) + (penalties ? " with penalties" : ""));
+      petrel::SamplingParams p;
+      p.top_k = top_k;
+      p.temperature = 1.3f;
+      p.top_p = 0.99f;
+      p.min_p = 0.001f;
+      p.seed = 77;
+      if (penalties) p.repeat_penalty = 1.3f, p.presence_penalty = 0.2f, p.frequency_penalty = 0.1f;
+      petrel::Sampler s(p);
+      std::mt19937_64 rng(p.seed);
+      std::vector<petrel::TokenId> hist;
+      for (int step = 0; step < 30; ++step) {
+        // 1000 logits on a coarse grid: many equal values, so the id order of ties matters
+        std::vector<float> l(1000);
+        for (auto& v : l) v = float(int(gen() % 24)) * 0.25f;
+        const petrel::TokenId want = reference_sample(p, rng, l, hist);
+        ASSERT_EQ(s.sample(l.data(), 1000, hist), want) << "step " << step;
+        hist.push_back(want);
+      }
+    }
+  }
 }
 
 TEST(StopMatcher, StopSpanningPiecesIsNeverEmitted) {
