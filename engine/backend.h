@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/top_k.h"
 
 namespace petrel {
 
@@ -19,6 +23,17 @@ class ForwardBackend {
   virtual int32_t forward_argmax(const int32_t* tokens, int n, int pos, float* scratch, int n_vocab) {
     forward(tokens, n, pos, scratch, false);
     return int32_t(std::max_element(scratch, scratch + n_vocab) - scratch);
+  }
+  // Runs tokens like forward and returns the last token's min(k, n_vocab) largest logits
+  // with their ids, ranked by logit descending then id ascending. Here through `scratch`;
+  // a backend that ranks them on its device overrides this and reads back only those.
+  virtual std::vector<std::pair<float, int32_t>> forward_top_k(const int32_t* tokens, int n,
+                                                               int pos, int k, float* scratch,
+                                                               int n_vocab) {
+    forward(tokens, n, pos, scratch, false);
+    std::vector<std::pair<float, int32_t>> c;
+    top_k_of(scratch, size_t(n_vocab), size_t(std::max(k, 0)), c);
+    return c;
   }
   virtual std::string name() const = 0;
 };

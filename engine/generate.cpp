@@ -33,20 +33,28 @@ GenerateResult generate(Model& model, Session& session, const std::vector<TokenI
   GenerateResult r;
   if (prompt.empty()) throw Error("generate: the prompt has no tokens");
   auto t0 = Clock::now();
-  // greedy without penalties needs only each step's argmax: the session finds it where the
-  // logits are (on a GPU only the id comes back) instead of handing all of them over
+  // Without penalties a step needs only the argmax (greedy) or the top_k best logits: the
+  // session finds them where the logits are (on a GPU only those come back) instead of
+  // handing all of them over
   const SamplingParams& sp = opt.sampling;
-  const bool greedy = sp.temperature <= 0.0f && sp.repeat_penalty == 1.0f &&
-                      sp.presence_penalty == 0.0f && sp.frequency_penalty == 0.0f;
-  TokenId next = -1;  // greedy: the next token, from the last evaluation
-  if (greedy)
-    next = session.eval_greedy(prompt);
-  else
-    session.eval(prompt);
+  const bool plain = sp.repeat_penalty == 1.0f && sp.presence_penalty == 0.0f &&
+                     sp.frequency_penalty == 0.0f;
+  const bool greedy = plain && sp.temperature <= 0.0f;
+  const bool top = plain && !greedy && sp.top_k > 0;
+  Sampler sampler(opt.sampling);
+  TokenId next = -1;  // greedy, top: the next token, from the last evaluation
+  auto eval = [&](const std::vector<TokenId>& toks) {
+    if (greedy)
+      next = session.eval_greedy(toks);
+    else if (top)
+      next = sampler.sample_top(session.eval_top_k(toks, sp.top_k));
+    else
+      session.eval(toks);
+  };
+  eval(prompt);
   r.timings.n_prompt = static_cast<int>(prompt.size());
   r.timings.prompt_ms = ms_since(t0);
 
-  Sampler sampler(opt.sampling);
   StopMatcher stops(opt.stop);
   std::vector<TokenId> history(prompt);
   bool stopped_by_user = false;
@@ -59,7 +67,8 @@ GenerateResult generate(Model& model, Session& session, const std::vector<TokenI
   r.finish = FinishReason::kLength;
   for (int i = 0; i < opt.n_predict; ++i) {
     if (opt.cancel && opt.cancel->load()) { r.finish = FinishReason::kCancelled; break; }
-    const TokenId id = greedy ? next : sampler.sample(session.logits(), model.n_vocab(), history);
+    const TokenId id =
+        greedy || top ? next : sampler.sample(session.logits(), model.n_vocab(), history);
     if (model.is_eog(id)) { r.finish = FinishReason::kEos; break; }
     r.tokens.push_back(id);
     history.push_back(id);
@@ -68,10 +77,7 @@ GenerateResult generate(Model& model, Session& session, const std::vector<TokenI
     if (stopped_by_user) { r.finish = FinishReason::kCancelled; break; }
     if (i + 1 == opt.n_predict) break;
     if (session.n_past() >= session.n_ctx()) break;  // context full: finish "length"
-    if (greedy)
-      next = session.eval_greedy({id});
-    else
-      session.eval({id});
+    eval({id});
   }
   emit(stops.flush());
   r.timings.n_gen = static_cast<int>(r.tokens.size());

@@ -6,6 +6,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "engine/top_k.h"
 #include "petrel/petrel.h"
 
 namespace petrel {
@@ -51,29 +52,29 @@ TokenId Sampler::sample(const float* logits, int n_vocab, const std::vector<Toke
 
   // the top k by (logit descending, id ascending), in that order
   auto& c = s.cand;
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
   const size_t n = size_t(n_vocab);
-  if (p.top_k > 0 && size_t(p.top_k) < n) {
-    // one pass with a heap of the best k so far, its worst on top: a later id must beat
-    // the worst logit strictly (on equal logits the earlier id ranks first)
-    const size_t k = size_t(p.top_k);
-    c.assign(k, {0.f, 0});
-    for (size_t i = 0; i < k; ++i) c[i] = {l[i], TokenId(i)};
-    std::make_heap(c.begin(), c.end(), by_logit);
-    float worst = c.front().first;
-    for (size_t i = k; i < n; ++i) {
-      if (!(l[i] > worst)) continue;
-      std::pop_heap(c.begin(), c.end(), by_logit);
-      c.back() = {l[i], TokenId(i)};
-      std::push_heap(c.begin(), c.end(), by_logit);
-      worst = c.front().first;
-    }
-    std::sort(c.begin(), c.end(), by_logit);
-  } else {
-    c.resize(n);
-    for (size_t i = 0; i < n; ++i) c[i] = {l[i], TokenId(i)};
-    std::sort(c.begin(), c.end(), by_logit);
-  }
+  top_k_of(l, n, p.top_k > 0 ? size_t(p.top_k) : n, c);
+  return draw();
+}
+
+TokenId Sampler::sample_top(const std::vector<std::pair<float, TokenId>>& top) {
+  Impl& s = *impl_;
+  const SamplingParams& p = s.p;
+  if (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f ||
+      (p.temperature > 0.0f && (p.top_k <= 0 || top.size() > size_t(p.top_k))) || top.empty())
+    throw Error("Sampler::sample_top: needs parameters without penalties, top_k > 0 (got " +
+                std::to_string(p.top_k) + ") and 1..top_k candidates (got " +
+                std::to_string(top.size()) + ")");
+  if (p.temperature <= 0.0f) return top[0].second;
+  s.cand.assign(top.begin(), top.end());
+  return draw();
+}
+
+// top-p, min-p, temperature and the draw over the ranked candidates in cand
+TokenId Sampler::draw() {
+  Impl& s = *impl_;
+  const SamplingParams& p = s.p;
+  auto& c = s.cand;
   // Probabilities of the kept candidates into s.pr (temperature 1 for top-p/min-p, as
   // llama.cpp's samplers see them).
   auto& pr = s.pr;

@@ -28,6 +28,11 @@ class VulkanForward final : public ForwardBackend {
   int32_t forward_argmax(const int32_t* tokens, int n, int pos, float*, int) override {
     return be_->forward_argmax(tokens, n, pos);
   }
+  std::vector<std::pair<float, int32_t>> forward_top_k(const int32_t* tokens, int n, int pos,
+                                                       int k, float* scratch, int n_vocab) override {
+    if (k > vk::Backend::kTopKMax) return ForwardBackend::forward_top_k(tokens, n, pos, k, scratch, n_vocab);
+    return be_->forward_top_k(tokens, n, pos, k);
+  }
   std::string name() const override { return "vulkan (" + be_->device_name() + ")"; }
   uint64_t device_bytes() const { return be_->device_bytes_used(); }
 
@@ -100,21 +105,20 @@ class SessionImpl final : public Session {
   }
 
   TokenId eval_greedy(const std::vector<TokenId>& tokens) override {
-    const int n = static_cast<int>(tokens.size());
-    if (n == 0) throw Error("eval_greedy: no tokens");
-    check_room(n);
-    n_logits_ = 0;  // none kept: logits() throws until the next eval
-    scratch_.resize(n_vocab_);
     TokenId id = -1;
-    for (int i = 0; i < n; i += n_batch_) {
-      const int m = std::min(n_batch_, n - i);
-      if (i + m == n)
-        id = backend_->forward_argmax(tokens.data() + i, m, n_past_, scratch_.data(), n_vocab_);
-      else
-        backend_->forward(tokens.data() + i, m, n_past_, scratch_.data(), false);
-      n_past_ += m;
-    }
+    eval_last(tokens, "eval_greedy", [&](const TokenId* t, int m) {
+      id = backend_->forward_argmax(t, m, n_past_, scratch_.data(), n_vocab_);
+    });
     return id;
+  }
+
+  std::vector<std::pair<float, TokenId>> eval_top_k(const std::vector<TokenId>& tokens, int k) override {
+    if (k <= 0) throw Error("eval_top_k: k must be positive (got " + std::to_string(k) + ")");
+    std::vector<std::pair<float, TokenId>> top;
+    eval_last(tokens, "eval_top_k", [&](const TokenId* t, int m) {
+      top = backend_->forward_top_k(t, m, n_past_, k, scratch_.data(), n_vocab_);
+    });
+    return top;
   }
 
   std::string backend_name() const override { return backend_->name() + fallback_; }
@@ -128,6 +132,25 @@ class SessionImpl final : public Session {
   }
 
  private:
+  // Evaluates tokens in batches, the last batch through `last` (which reads n_past_ before
+  // it advances); keeps no logits.
+  template <typename Last>
+  void eval_last(const std::vector<TokenId>& tokens, const char* what, Last last) {
+    const int n = static_cast<int>(tokens.size());
+    if (n == 0) throw Error(std::string(what) + ": no tokens");
+    check_room(n);
+    n_logits_ = 0;  // none kept: logits() throws until the next eval
+    scratch_.resize(n_vocab_);
+    for (int i = 0; i < n; i += n_batch_) {
+      const int m = std::min(n_batch_, n - i);
+      if (i + m == n)
+        last(tokens.data() + i, m);
+      else
+        backend_->forward(tokens.data() + i, m, n_past_, scratch_.data(), false);
+      n_past_ += m;
+    }
+  }
+
   void check_room(int n) const {
     if (n_past_ + n > n_ctx_)
       throw Error("context full: " + std::to_string(n_past_) + " + " + std::to_string(n) +

@@ -24,6 +24,7 @@ set(PETREL_SHADER_VARIANTS
   "add|add.comp|"
   "softmax|softmax.comp|"
   "argmax|argmax.comp|"
+  "top_k|top_k.comp|"
   "bandwidth|bandwidth.comp|"
   "grid_sync|grid_sync.comp|"
 )

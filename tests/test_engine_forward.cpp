@@ -127,6 +127,42 @@ TEST_P(ForwardTest, EvalGreedyIsTheArgmaxOfEval) {
   EXPECT_EQ(gen(1.0f), gen(1.5f));
 }
 
+TEST_P(ForwardTest, EvalTopKAndSamplingFromIt) {
+  auto model = petrel::Model::load(tiny_model(GetParam()));
+  const int nv = model->n_vocab();
+  petrel::SessionOptions so;
+  so.n_ctx = 64;
+  so.n_threads = 2;
+  so.n_batch = 2;
+  auto a = petrel::Session::create(*model, so);
+  auto b = petrel::Session::create(*model, so);
+  std::vector<int> toks = {4, 80, 33, 2, 91};
+  for (auto& t : toks) t %= nv;
+  a->eval(toks);
+  const auto top = b->eval_top_k(toks, 7);
+  ASSERT_EQ(top.size(), 7u);
+  std::vector<std::pair<float, int>> want;
+  for (int i = 0; i < nv; ++i) want.push_back({a->logits()[i], i});
+  std::sort(want.begin(), want.end(), [](const auto& x, const auto& y) {
+    return x.first > y.first || (x.first == y.first && x.second < y.second);
+  });
+  want.resize(7);
+  EXPECT_EQ(top, want);
+  EXPECT_THROW(b->logits(), petrel::Error);
+  // generate samples from eval_top_k without penalties; with a penalty over no tokens it
+  // samples from every logit: the same tokens for a seed
+  auto gen = [&](float repeat_penalty) {
+    auto s = petrel::Session::create(*model, so);
+    petrel::GenerateOptions go;
+    go.n_predict = 12;
+    go.sampling.seed = 3;
+    go.sampling.repeat_penalty = repeat_penalty;
+    go.sampling.repeat_last_n = 0;
+    return petrel::generate(*model, *s, {1, 5, 9}, go).tokens;
+  };
+  EXPECT_EQ(gen(1.0f), gen(1.5f));
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, ForwardTest, testing::Values("Q8_0", "Q4_K_M", "F16"));
 
 TEST(Forward, ContextOverflowIsAnError) {

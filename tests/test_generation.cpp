@@ -183,6 +183,29 @@ TEST(Sampler, OnePassTopKPicksWhatAFullSortPicks) {
   }
 }
 
+TEST(Sampler, SampleTopDrawsWhatSampleDraws) {
+  std::mt19937 gen(9);
+  petrel::SamplingParams p;  // the defaults: top-k 40, top-p, min-p, temperature 0.8
+  p.seed = 5;
+  petrel::Sampler a(p), b(p);
+  for (int step = 0; step < 50; ++step) {
+    std::vector<float> l(3000);
+    for (auto& v : l) v = float(int(gen() % 40)) * 0.3f;
+    std::vector<std::pair<float, petrel::TokenId>> top(size_t(p.top_k));
+    std::vector<std::pair<float, petrel::TokenId>> all;
+    for (int i = 0; i < 3000; ++i) all.push_back({l[size_t(i)], i});
+    std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) {
+      return x.first > y.first || (x.first == y.first && x.second < y.second);
+    });
+    std::copy(all.begin(), all.begin() + p.top_k, top.begin());
+    ASSERT_EQ(b.sample_top(top), a.sample(l.data(), 3000, {})) << "step " << step;
+  }
+  petrel::SamplingParams q = p;
+  q.repeat_penalty = 1.1f;  // penalties need every logit
+  petrel::Sampler c(q);
+  EXPECT_THROW(c.sample_top({{1.f, 0}}), petrel::Error);
+}
+
 TEST(StopMatcher, StopSpanningPiecesIsNeverEmitted) {
   petrel::StopMatcher m({"</end>"});
   std::string out;

@@ -118,7 +118,7 @@ TEST(GpuLayers, EverySplitMatchesCpuAndGpu) {
   }
 }
 
-TEST(GpuLayers, EvalGreedyMatchesTheArgmaxOfTheLogits) {
+TEST(GpuLayers, EvalGreedyAndTopKMatchTheLogits) {
   // on the GPU only the argmax comes back (Backend::forward_argmax); split models go
   // through the host's argmax
   if (!have_vulkan()) GTEST_SKIP() << "no Vulkan device available; skipping";
@@ -149,6 +149,30 @@ TEST(GpuLayers, EvalGreedyMatchesTheArgmaxOfTheLogits) {
       got = b->eval_greedy({got});
       EXPECT_EQ(got, want) << "step " << i;
     }
+    // the top k (on the GPU: each chunk's k best, merged on the host) against the logits
+    for (const int k : {1, 40, 64, 100}) {
+      a->eval({3});
+      const auto top = b->eval_top_k({3}, k);
+      std::vector<std::pair<float, int>> ranked;
+      for (int i = 0; i < nv; ++i) ranked.push_back({a->logits()[i], i});
+      std::sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) {
+        return x.first > y.first || (x.first == y.first && x.second < y.second);
+      });
+      ranked.resize(size_t(std::min(k, nv)));
+      EXPECT_EQ(top, ranked) << "k " << k;
+    }
+    // default sampling through eval_top_k gives the tokens sampling all logits gives
+    auto gen = [&](float repeat_penalty) {
+      auto s = petrel::Session::create(*model, so);
+      petrel::GenerateOptions go;
+      go.n_predict = 10;
+      go.sampling.seed = 3;
+      go.sampling.temperature = 1.5f;
+      go.sampling.repeat_penalty = repeat_penalty;
+      go.sampling.repeat_last_n = 0;  // a penalty over no tokens: every logit, unchanged
+      return petrel::generate(*model, *s, {1, 5, 9}, go).tokens;
+    };
+    EXPECT_EQ(gen(1.0f), gen(1.5f));
   }
 }
 

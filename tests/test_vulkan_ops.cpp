@@ -714,6 +714,43 @@ TEST(VulkanOps, ArgmaxLowestIndexOnTiesBothPaths) {
   }
 }
 
+TEST(VulkanOps, TopKChunksHoldTheRowsTopK) {
+  REQUIRE_VULKAN();
+  std::mt19937 rng(13);
+  using Cand = std::pair<float, uint32_t>;
+  auto before = [](const Cand& a, const Cand& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  for (const uint32_t n : {32000u, 4097u, 100u, 1u}) {
+    for (const uint32_t k : {1u, 40u, 64u}) {
+      SCOPED_TRACE("n " + std::to_string(n) + " k " + std::to_string(k));
+      std::vector<float> x(n);
+      for (auto& v : x) v = float(int(rng() % 50)) * 0.5f - 10.f;  // many equal values
+      if (n > 10) x[n - 1] = x[3] = 1e9f;  // the two largest: the lower index first
+      Buffer* xb = dev(x, "x");
+      const uint32_t chunks = (n + ops()->top_k_chunk() - 1) / ops()->top_k_chunk();
+      Buffer* ob = ops()->mem().device_buffer(uint64_t(chunks) * k * 8, "top_k");
+      ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->top_k(cb, *xb, n, k, *ob); });
+      std::vector<uint32_t> raw(size_t(chunks) * k * 2);
+      ops()->mem().download(*ob, 0, raw.data(), raw.size() * 4);
+      std::vector<Cand> got;
+      for (size_t i = 0; i < raw.size(); i += 2) {
+        if (raw[i + 1] == 0xFFFFFFFFu) continue;
+        float v;
+        std::memcpy(&v, &raw[i], 4);
+        got.push_back({v, raw[i + 1]});
+      }
+      std::sort(got.begin(), got.end(), before);
+      std::vector<Cand> want;
+      for (uint32_t i = 0; i < n; ++i) want.push_back({x[i], i});
+      std::sort(want.begin(), want.end(), before);
+      want.resize(std::min<size_t>(k, n));
+      got.resize(std::min(got.size(), want.size()));
+      EXPECT_EQ(got, want);
+    }
+  }
+}
+
 float f16_round(float f) { return kernels::f16_to_f32(kernels::f32_to_f16(f)); }
 
 // RoPE + cache store + attention for a batch of tokens after `pos0` cached positions,

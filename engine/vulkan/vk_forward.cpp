@@ -10,6 +10,7 @@
 #include <map>
 #include <tuple>
 
+#include "engine/top_k.h"
 #include "engine/vulkan/vk_backend.h"
 #include "engine/vulkan/vk_ops.h"
 
@@ -41,7 +42,7 @@ uint32_t decode_splits(uint32_t n_kv) {
 
 // What a recorded pass hands back: the last token's logits, every token's, or the hidden
 // state after the last GPU layer.
-enum class Out : uint32_t { kLastLogits, kAllLogits, kHidden, kArgmax };
+enum class Out : uint32_t { kLastLogits, kAllLogits, kHidden, kArgmax, kTopK };
 
 class BackendImpl final : public Backend {
  public:
@@ -50,6 +51,11 @@ class BackendImpl final : public Backend {
   ~BackendImpl() override;
   void forward(const int32_t* tokens, int n, int pos, float* logits_out, bool all_logits) override;
   int32_t forward_argmax(const int32_t* tokens, int n, int pos) override;
+  std::vector<std::pair<float, int32_t>> forward_top_k(const int32_t* tokens, int n, int pos,
+                                                       int k) override;
+  uint32_t top_k_chunks() const {
+    return (uint32_t(hp_.n_vocab) + ops_->top_k_chunk() - 1) / ops_->top_k_chunk();
+  }
   void forward_hidden(const int32_t* tokens, int n, int pos, float* hidden_out) override;
   int n_layers() const override { return int(layers_.size()); }
   std::string device_name() const override { return ops_->ctx().name; }
@@ -61,9 +67,10 @@ class BackendImpl final : public Backend {
   }
 
  private:
-  VkCommandBuffer record(uint32_t n, Out out, uint32_t n_split);
+  // (k: kTopK's candidates per chunk)
+  VkCommandBuffer record(uint32_t n, Out out, uint32_t n_split, uint32_t k);
   // Runs tokens in chunks of max_batch; copies each chunk's result to `out`.
-  void run(const int32_t* tokens, int n, int pos, float* out, Out what);
+  void run(const int32_t* tokens, int n, int pos, float* out, Out what, uint32_t k = 0);
   Buffer* opt_f32(const float* p, size_t n, const std::string& what) {
     return p ? ops_->upload_f32(p, n, what) : nullptr;
   }
@@ -76,7 +83,8 @@ class BackendImpl final : public Backend {
   Buffer* inv_freq_ = nullptr;
   std::vector<LayerGpu> layers_;
   Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
-  Buffer* ids_ = nullptr;  // forward_argmax's token id (argmax of the last logits)
+  // forward_argmax's token id (argmax of the last logits), or forward_top_k's candidates
+  Buffer* ids_ = nullptr;
   // positions and token ids: written by the host (host_*), copied at the start of each
   // pass into device-local twins that the shaders read (every layer's attention reads the
   // position: from host memory that is a bus round trip each)
@@ -89,7 +97,7 @@ class BackendImpl final : public Backend {
   Buffer* xt_ = nullptr;
   Buffer* counters_ = nullptr;  // attn_fused's split counters (zeroed once)
   bool owns_output_ = true;  // every layer here: output norm and matrix too
-  using Key = std::tuple<uint32_t, Out, uint32_t>;
+  using Key = std::tuple<uint32_t, Out, uint32_t, uint32_t>;
   std::map<Key, VkCommandBuffer> cmds_;
   std::map<Key, StageProfile> profiles_;  // with Tuning::profile, per command buffer
   Key last_key_{};
@@ -161,7 +169,7 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   const size_t out_row = owns_output_ ? size_t(hp_.n_vocab) : size_t(n_embd);
   if (owns_output_) {
     logits_ = m.device_buffer(mb * out_row * 4, "logits");
-    ids_ = m.device_buffer(16, "greedy token id");
+    ids_ = m.device_buffer(size_t(top_k_chunks()) * Ops::kTopKMax * 8, "greedy id / top-k candidates");
   }
   part_ = m.device_buffer(size_t(hp_.n_head) * kMaxSplits * size_t(hd + 2) * 4, "attention partials");
   if (ops_->pipes().tuning().use_mvq && ops_->ctx().caps.integer_dot) {
@@ -183,7 +191,7 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   host_tokens_ = m.host_buffer(mb * 4, false, "token ids");
   params_ = m.device_buffer(256, "params (device)");
   tokens_ = m.device_buffer(mb * 4, "token ids (device)");
-  readback_ = m.host_buffer(mb * out_row * 4, true, owns_output_ ? "logits readback" : "hidden readback");
+  readback_ = m.host_buffer(std::max(mb * out_row * 4, size_t(top_k_chunks()) * Ops::kTopKMax * 8), true, owns_output_ ? "logits readback" : "hidden readback");
 }
 
 BackendImpl::~BackendImpl() {
@@ -191,8 +199,8 @@ BackendImpl::~BackendImpl() {
   for (auto& [key, prof] : profiles_) ops_->profile_destroy(prof);
 }
 
-VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
-  auto key = std::make_tuple(n, out, n_split);
+VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split, uint32_t k) {
+  auto key = std::make_tuple(n, out, n_split, k);
   last_key_ = key;
   auto it = cmds_.find(key);
   if (it != cmds_.end()) return it->second;
@@ -397,6 +405,12 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     o.transfer_barrier(cb);
     const VkBufferCopy cp{0, 0, 4};
     c.fn.vkCmdCopyBuffer(cb, ids_->handle, readback_->handle, 1, &cp);
+  } else if (out == Out::kTopK) {  // sampling: only each chunk's k best go to the host
+    o.barrier(cb);
+    o.top_k(cb, *logits_, n_vocab, k, *ids_);
+    o.transfer_barrier(cb);
+    const VkBufferCopy cp{0, 0, VkDeviceSize(top_k_chunks()) * k * 8};
+    c.fn.vkCmdCopyBuffer(cb, ids_->handle, readback_->handle, 1, &cp);
   } else {
     o.transfer_barrier(cb);
     const VkBufferCopy cp{0, 0, VkDeviceSize(rows) * n_vocab * 4};
@@ -429,11 +443,35 @@ int32_t BackendImpl::forward_argmax(const int32_t* tokens, int n, int pos) {
   return int32_t(id);
 }
 
+static_assert(Backend::kTopKMax == int(Ops::kTopKMax));
+
+std::vector<std::pair<float, int32_t>> BackendImpl::forward_top_k(const int32_t* tokens, int n,
+                                                                 int pos, int k) {
+  if (!owns_output_)
+    throw Error("Vulkan: forward_top_k needs every layer on the GPU (this backend holds " +
+                std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) + ")");
+  if (k <= 0 || uint32_t(k) > Ops::kTopKMax)
+    throw Error("Vulkan: forward_top_k takes k in 1.." + std::to_string(Ops::kTopKMax) +
+                " (got " + std::to_string(k) + ")");
+  // (value bits, index) pairs: each chunk's k best, merged here
+  std::vector<float> raw(size_t(top_k_chunks()) * size_t(k) * 2);
+  run(tokens, n, pos, raw.data(), Out::kTopK, uint32_t(k));
+  std::vector<std::pair<float, int32_t>> c;
+  for (size_t i = 0; i < raw.size(); i += 2) {
+    uint32_t idx = 0;
+    std::memcpy(&idx, &raw[i + 1], 4);
+    if (idx < uint32_t(hp_.n_vocab)) c.push_back({raw[i], int32_t(idx)});
+  }
+  std::sort(c.begin(), c.end(), ranks_before);
+  c.resize(std::min(c.size(), size_t(k)));
+  return c;
+}
+
 void BackendImpl::forward_hidden(const int32_t* tokens, int n, int pos, float* hidden_out) {
   run(tokens, n, pos, hidden_out, Out::kHidden);
 }
 
-void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out what) {
+void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out what, uint32_t k) {
   if (n <= 0) throw Error("Vulkan: forward needs at least one token");
   if (pos < 0 || pos + n > n_ctx_)
     throw Error("Vulkan: positions [" + std::to_string(pos) + ", " + std::to_string(pos + n) +
@@ -450,12 +488,14 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
     std::memcpy(host_tokens_->mapped, tokens + done, size_t(m) * 4);
     static_cast<uint32_t*>(host_params_->mapped)[0] = p0;
     const uint32_t n_split = m == 1 ? decode_splits(p0 + 1) : 1;
-    VkCommandBuffer cb = record(uint32_t(m), what, n_split);
+    VkCommandBuffer cb = record(uint32_t(m), what, n_split, k);
     ops_->ctx().submit_and_wait(cb);
     ops_->mem().invalidate(*readback_);
     const auto* src = static_cast<const float*>(readback_->mapped);
     if (what == Out::kArgmax) {
       if (done + m == n) std::memcpy(out, src, 4);
+    } else if (what == Out::kTopK) {
+      if (done + m == n) std::memcpy(out, src, size_t(top_k_chunks()) * k * 8);
     } else if (what != Out::kLastLogits)
       std::memcpy(out + size_t(done) * row, src, size_t(m) * row * 4);
     else if (done + m == n)

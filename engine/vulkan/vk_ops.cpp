@@ -470,6 +470,18 @@ void Ops::argmax(VkCommandBuffer cb, const Buffer& x, const Buffer& out, uint32_
   pipes_->dispatch(cb, p, {{&x}, {&out}}, &pc, rows, 1, 1);
 }
 
+uint32_t Ops::top_k_chunk() const { return pipes_->get("top_k").spec[0] * 16; }
+
+void Ops::top_k(VkCommandBuffer cb, const Buffer& x, uint32_t n, uint32_t k, const Buffer& out) {
+  const uint32_t chunks = (n + top_k_chunk() - 1) / top_k_chunk();
+  if (n == 0 || k == 0 || k > kTopKMax || uint64_t(n) * 4 > x.size ||
+      uint64_t(chunks) * k * 8 > out.size)
+    throw Error("Vulkan: top_k takes 1.." + std::to_string(kTopKMax) + " of n > 0 values in " +
+                "its buffers (n " + std::to_string(n) + ", k " + std::to_string(k) + ")");
+  TopKPush pc{n, k};
+  pipes_->dispatch(cb, pipes_->get("top_k"), {{&x}, {&out}}, &pc, chunks, 1, 1);
+}
+
 void Ops::bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,
                     uint32_t groups) {
   const Pipeline& p = pipes_->get("bandwidth");

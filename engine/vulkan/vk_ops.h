@@ -197,6 +197,12 @@ class Ops {
   void softmax(VkCommandBuffer cb, const Buffer& x, uint32_t rows, uint32_t n);
   // out[r] = argmax of row r (uint32), `rows` rows of n.
   void argmax(VkCommandBuffer cb, const Buffer& x, const Buffer& out, uint32_t rows, uint32_t n);
+  // The k (<= kTopKMax) largest of each chunk of top_k_chunk() values of x[0..n), ranked by
+  // value descending then index ascending: out[c * k + r] = (value bits, index) as two
+  // uint32 (index 0xFFFFFFFF past the chunk's values); the row's top k are among them.
+  void top_k(VkCommandBuffer cb, const Buffer& x, uint32_t n, uint32_t k, const Buffer& out);
+  uint32_t top_k_chunk() const;
+  static constexpr uint32_t kTopKMax = 64;
   // Reads n4 16-byte words of src (bandwidth probe); writes one word per thread to dst.
   void bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,
                  uint32_t groups);

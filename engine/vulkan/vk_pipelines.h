@@ -56,6 +56,9 @@ struct AttnCombinePush {
 struct CountPush {
   uint32_t n;
 };
+struct TopKPush {
+  uint32_t n, k;
+};
 struct GridSyncPush {
   uint32_t n4, phases, sync, phase0;
 };

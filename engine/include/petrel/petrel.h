@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gguf/error.h"
@@ -92,8 +93,13 @@ class Sampler {
   ~Sampler();
   // Picks a token from logits[n_vocab]; `history` feeds the penalties. Modifies a copy.
   TokenId sample(const float* logits, int n_vocab, const std::vector<TokenId>& history);
+  // The same draw from the top_k largest logits alone (Session::eval_top_k with top_k),
+  // for parameters without penalties and with 0 < top_k; `top` ranked by logit descending
+  // then id ascending. Throws if the parameters need more than `top`.
+  TokenId sample_top(const std::vector<std::pair<float, TokenId>>& top);
  private:
   struct Impl;
+  TokenId draw();
   std::unique_ptr<Impl> impl_;
 };
 
@@ -120,6 +126,11 @@ class Session {
   // lowest id among equal ones): greedy decoding. On a GPU only that id is read back. No
   // logits are kept (logits() throws until the next eval).
   virtual TokenId eval_greedy(const std::vector<TokenId>& tokens) = 0;
+  // Evaluates tokens as eval does and returns the last token's min(k, n_vocab) largest
+  // logits with their ids, ranked by logit descending then id ascending: what
+  // Sampler::sample_top takes. On a GPU (k <= 64) only those are read back. No logits are
+  // kept.
+  virtual std::vector<std::pair<float, TokenId>> eval_top_k(const std::vector<TokenId>& tokens, int k) = 0;
   // Logits [n_vocab] of the i-th token of the last eval (-1 = last).
   virtual const float* logits(int i = -1) const = 0;
   // "cpu", or "vulkan (device name)"; says "cpu (Vulkan unavailable: ...)" when Vulkan was
