@@ -125,7 +125,8 @@ class SessionImpl final : public Session {
   uint64_t device_bytes_used() const override { return device_bytes_; }
 
   const float* logits(int i) const override {
-    if (n_logits_ == 0) throw Error("logits: the last evaluation kept none (eval_greedy, or none yet)");
+    if (n_logits_ == 0)
+      throw Error("logits: none kept (nothing evaluated yet, or the last call was eval_greedy or eval_top_k)");
     if (i < 0) i = n_logits_ - 1;
     if (i < 0 || i >= n_logits_) throw Error("logits: index " + std::to_string(i) + " out of range");
     return &logits_[size_t(i) * n_vocab_];
