@@ -33,30 +33,33 @@ GenerateResult generate(Model& model, Session& session, const std::vector<TokenI
   GenerateResult r;
   if (prompt.empty()) throw Error("generate: the prompt has no tokens");
   auto t0 = Clock::now();
-  // Without penalties a step needs only the argmax (greedy) or the top_k best logits: the
-  // session finds them where the logits are (on a GPU only those come back) instead of
-  // handing all of them over
+  // A step needs only the argmax (greedy without penalties) or the largest few logits (top-k
+  // sampling, penalties that only lower logits: Sampler::candidates_needed): the session
+  // finds them where the logits are (on a GPU only those come back) instead of handing all
+  // of them over. Each evaluation draws the next token at once (`next`), in the order the
+  // loop below takes them.
   const SamplingParams& sp = opt.sampling;
-  const bool plain = sp.repeat_penalty == 1.0f && sp.presence_penalty == 0.0f &&
-                     sp.frequency_penalty == 0.0f;
-  const bool greedy = plain && sp.temperature <= 0.0f;
-  const bool top = plain && !greedy && sp.top_k > 0;
+  const bool argmax = sp.temperature <= 0.0f && sp.repeat_penalty == 1.0f &&
+                      sp.presence_penalty == 0.0f && sp.frequency_penalty == 0.0f;
   Sampler sampler(opt.sampling);
-  TokenId next = -1;  // greedy, top: the next token, from the last evaluation
+  std::vector<TokenId> history(prompt);
+  TokenId next = -1;  // -1: sample from the session's logits
   auto eval = [&](const std::vector<TokenId>& toks) {
-    if (greedy)
+    const int need = argmax ? 1 : sampler.candidates_needed(history);
+    if (argmax)
       next = session.eval_greedy(toks);
-    else if (top)
-      next = sampler.sample_top(session.eval_top_k(toks, sp.top_k));
-    else
+    else if (need > 0)
+      next = sampler.sample_top(session.eval_top_k(toks, need), history);
+    else {
       session.eval(toks);
+      next = -1;
+    }
   };
   eval(prompt);
   r.timings.n_prompt = static_cast<int>(prompt.size());
   r.timings.prompt_ms = ms_since(t0);
 
   StopMatcher stops(opt.stop);
-  std::vector<TokenId> history(prompt);
   bool stopped_by_user = false;
   auto emit = [&](const std::string& out) {
     if (out.empty()) return;
@@ -67,8 +70,7 @@ GenerateResult generate(Model& model, Session& session, const std::vector<TokenI
   r.finish = FinishReason::kLength;
   for (int i = 0; i < opt.n_predict; ++i) {
     if (opt.cancel && opt.cancel->load()) { r.finish = FinishReason::kCancelled; break; }
-    const TokenId id =
-        greedy || top ? next : sampler.sample(session.logits(), model.n_vocab(), history);
+    const TokenId id = next >= 0 ? next : sampler.sample(session.logits(), model.n_vocab(), history);
     if (model.is_eog(id)) { r.finish = FinishReason::kEos; break; }
     r.tokens.push_back(id);
     history.push_back(id);

@@ -17,6 +17,23 @@ struct Sampler::Impl {
   std::vector<std::pair<float, TokenId>> cand;  // (logit, id), reused
   std::vector<float> work;
   std::vector<float> pr;  // probabilities of the kept candidates, reused
+  std::unordered_map<TokenId, int> count;  // the penalty window's tokens, reused
+
+  bool penalize() const {
+    return p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+  }
+  // count = the tokens of the last repeat_last_n of history, with how often each occurs
+  void window(const std::vector<TokenId>& history) {
+    count.clear();
+    const size_t n = p.repeat_last_n < 0 ? history.size()
+                                         : std::min(history.size(), size_t(p.repeat_last_n));
+    for (size_t i = history.size() - n; i < history.size(); ++i) ++count[history[i]];
+  }
+  // logit l of a token seen c times in the window, penalized
+  float penalized(float l, int c) const {
+    if (p.repeat_penalty != 1.0f) l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+    return l - (float(c) * p.frequency_penalty + (c > 0 ? p.presence_penalty : 0.0f));
+  }
 };
 
 Sampler::Sampler(const SamplingParams& p) : impl_(std::make_unique<Impl>()) {
@@ -30,22 +47,14 @@ TokenId Sampler::sample(const float* logits, int n_vocab, const std::vector<Toke
   const SamplingParams& p = s.p;
   // Penalties over the last repeat_last_n tokens, on a copy (without them: the logits as
   // given, never written)
-  const bool penalize = p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f ||
-                        p.frequency_penalty != 0.0f;
   const float* l = logits;
-  if (penalize && !history.empty()) {
+  if (s.penalize() && !history.empty()) {
     s.work.assign(logits, logits + n_vocab);
     float* w = s.work.data();
     l = w;
-    const size_t n = p.repeat_last_n < 0 ? history.size()
-                                         : std::min(history.size(), size_t(p.repeat_last_n));
-    std::unordered_map<TokenId, int> count;
-    for (size_t i = history.size() - n; i < history.size(); ++i) ++count[history[i]];
-    for (auto [id, c] : count) {
-      if (id < 0 || id >= n_vocab) continue;
-      if (p.repeat_penalty != 1.0f) w[id] = w[id] > 0 ? w[id] / p.repeat_penalty : w[id] * p.repeat_penalty;
-      w[id] -= float(c) * p.frequency_penalty + (c > 0 ? p.presence_penalty : 0.0f);
-    }
+    s.window(history);
+    for (auto [id, c] : s.count)
+      if (id >= 0 && id < n_vocab) w[id] = s.penalized(w[id], c);
   }
   if (p.temperature <= 0.0f)
     return static_cast<TokenId>(std::max_element(l, l + n_vocab) - l);
@@ -57,16 +66,38 @@ TokenId Sampler::sample(const float* logits, int n_vocab, const std::vector<Toke
   return draw();
 }
 
-TokenId Sampler::sample_top(const std::vector<std::pair<float, TokenId>>& top) {
+int Sampler::candidates_needed(const std::vector<TokenId>& history) {
   Impl& s = *impl_;
   const SamplingParams& p = s.p;
-  if (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f ||
-      (p.temperature > 0.0f && (p.top_k <= 0 || top.size() > size_t(p.top_k))) || top.empty())
-    throw Error("Sampler::sample_top: needs parameters without penalties, top_k > 0 (got " +
-                std::to_string(p.top_k) + ") and 1..top_k candidates (got " +
+  // penalties that raise a logit could lift a token from anywhere
+  if (p.repeat_penalty < 1.0f || p.presence_penalty < 0.0f || p.frequency_penalty < 0.0f) return 0;
+  const int k = p.temperature <= 0.0f ? 1 : p.top_k;
+  if (k <= 0) return 0;
+  if (!s.penalize() || history.empty()) return k;
+  s.window(history);
+  return k + int(s.count.size());
+}
+
+TokenId Sampler::sample_top(const std::vector<std::pair<float, TokenId>>& top,
+                            const std::vector<TokenId>& history) {
+  Impl& s = *impl_;
+  const SamplingParams& p = s.p;
+  const int need = candidates_needed(history);  // (also fills s.count when penalizing)
+  if (need == 0 || top.empty())
+    throw Error("Sampler::sample_top: needs top_k > 0 or greedy, penalties that only lower "
+                "logits (repeat penalty >= 1, presence and frequency >= 0) and candidates (got " +
                 std::to_string(top.size()) + ")");
-  if (p.temperature <= 0.0f) return top[0].second;
-  s.cand.assign(top.begin(), top.end());
+  auto& c = s.cand;
+  c.assign(top.begin(), top.end());
+  if (s.penalize() && !history.empty()) {
+    for (auto& [l, id] : c) {
+      auto it = s.count.find(id);
+      if (it != s.count.end()) l = s.penalized(l, it->second);
+    }
+    std::sort(c.begin(), c.end(), ranks_before);
+  }
+  if (p.temperature <= 0.0f) return c[0].second;
+  if (c.size() > size_t(p.top_k)) c.resize(size_t(p.top_k));
   return draw();
 }
 

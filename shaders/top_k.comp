@@ -1,7 +1,7 @@
 #version 450
 // top_k: the k largest of each chunk of CHUNK values of one row, ranked by value
 // descending, then index ascending (the order of the host sampler's candidates), for the
-// host to merge: the row's top k are among the chunks' (k <= MAX_K).
+// host to merge: the row's top k are among the chunks' (k <= Ops::kTopKMax).
 //
 // Each thread holds the chunk's values tid, tid + WG, ... in registers; k rounds each take
 // the best value not yet taken (per thread, then per subgroup, then across subgroups).

@@ -10,6 +10,7 @@
 #include "kernels/isa.h"
 #include "petrel/petrel.h"
 #include "petrel/tools.h"
+#include "tests/support/generate_ref.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tiny_model.h"
 
@@ -113,18 +114,6 @@ TEST_P(ForwardTest, EvalGreedyIsTheArgmaxOfEval) {
     EXPECT_EQ(b->eval_greedy({got}), next) << "step " << i;
     got = want = next;
   }
-  // generate's greedy path (eval_greedy) gives what sampling the kept logits gives with a
-  // penalty that changes nothing
-  auto gen = [&](float repeat_penalty) {
-    auto s = petrel::Session::create(*model, so);
-    petrel::GenerateOptions go;
-    go.n_predict = 12;
-    go.sampling.temperature = 0;
-    go.sampling.repeat_penalty = repeat_penalty;
-    go.sampling.repeat_last_n = 0;  // over no tokens: no effect on the logits
-    return petrel::generate(*model, *s, {1, 5, 9}, go).tokens;
-  };
-  EXPECT_EQ(gen(1.0f), gen(1.5f));
 }
 
 TEST_P(ForwardTest, EvalTopKAndSamplingFromIt) {
@@ -149,18 +138,18 @@ TEST_P(ForwardTest, EvalTopKAndSamplingFromIt) {
   want.resize(7);
   EXPECT_EQ(top, want);
   EXPECT_THROW(b->logits(), petrel::Error);
-  // generate samples from eval_top_k without penalties; with a penalty over no tokens it
-  // samples from every logit: the same tokens for a seed
-  auto gen = [&](float repeat_penalty) {
-    auto s = petrel::Session::create(*model, so);
+  // generate, on each of its paths, against sampling every logit
+  const auto paths = petrel::test::generate_paths();
+  for (size_t path = 0; path < paths.size(); ++path) {
+    const petrel::SamplingParams& sp = paths[path];
+    auto s1 = petrel::Session::create(*model, so), s2 = petrel::Session::create(*model, so);
     petrel::GenerateOptions go;
     go.n_predict = 12;
-    go.sampling.seed = 3;
-    go.sampling.repeat_penalty = repeat_penalty;
-    go.sampling.repeat_last_n = 0;
-    return petrel::generate(*model, *s, {1, 5, 9}, go).tokens;
-  };
-  EXPECT_EQ(gen(1.0f), gen(1.5f));
+    go.sampling = sp;
+    EXPECT_EQ(petrel::generate(*model, *s1, {1, 5, 9}, go).tokens,
+              petrel::test::reference_generate(*model, *s2, {1, 5, 9}, sp, 12))
+        << "sampling settings " << path;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, ForwardTest, testing::Values("Q8_0", "Q4_K_M", "F16"));

@@ -185,25 +185,39 @@ TEST(Sampler, OnePassTopKPicksWhatAFullSortPicks) {
 
 TEST(Sampler, SampleTopDrawsWhatSampleDraws) {
   std::mt19937 gen(9);
-  petrel::SamplingParams p;  // the defaults: top-k 40, top-p, min-p, temperature 0.8
-  p.seed = 5;
-  petrel::Sampler a(p), b(p);
-  for (int step = 0; step < 50; ++step) {
-    std::vector<float> l(3000);
-    for (auto& v : l) v = float(int(gen() % 40)) * 0.3f;
-    std::vector<std::pair<float, petrel::TokenId>> top(size_t(p.top_k));
-    std::vector<std::pair<float, petrel::TokenId>> all;
-    for (int i = 0; i < 3000; ++i) all.push_back({l[size_t(i)], i});
-    std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) {
-      return x.first > y.first || (x.first == y.first && x.second < y.second);
-    });
-    std::copy(all.begin(), all.begin() + p.top_k, top.begin());
-    ASSERT_EQ(b.sample_top(top), a.sample(l.data(), 3000, {})) << "step " << step;
+  petrel::SamplingParams plain;  // the defaults: top-k 40, top-p, min-p, temperature 0.8
+  plain.seed = 5;
+  petrel::SamplingParams pen = plain;  // penalties that only lower logits
+  pen.repeat_penalty = 1.4f, pen.presence_penalty = 0.3f, pen.frequency_penalty = 0.2f;
+  pen.repeat_last_n = 16;
+  petrel::SamplingParams greedy_pen = pen;
+  greedy_pen.temperature = 0;
+  for (const auto& p : {plain, pen, greedy_pen}) {
+    petrel::Sampler a(p), b(p);
+    std::vector<petrel::TokenId> hist;
+    for (int step = 0; step < 50; ++step) {
+      std::vector<float> l(3000);
+      for (auto& v : l) v = float(int(gen() % 40)) * 0.3f;
+      // recent tokens near the top, so the penalties reorder the candidates
+      for (size_t i = hist.size() > 8 ? hist.size() - 8 : 0; i < hist.size(); ++i) l[size_t(hist[i])] += 12.f;
+      const int need = b.candidates_needed(hist);
+      ASSERT_GT(need, 0);
+      std::vector<std::pair<float, petrel::TokenId>> all;
+      for (int i = 0; i < 3000; ++i) all.push_back({l[size_t(i)], i});
+      std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) {
+        return x.first > y.first || (x.first == y.first && x.second < y.second);
+      });
+      all.resize(size_t(need));
+      const petrel::TokenId want = a.sample(l.data(), 3000, hist);
+      ASSERT_EQ(b.sample_top(all, hist), want) << "step " << step;
+      hist.push_back(want);
+    }
   }
-  petrel::SamplingParams q = p;
-  q.repeat_penalty = 1.1f;  // penalties need every logit
-  petrel::Sampler c(q);
-  EXPECT_THROW(c.sample_top({{1.f, 0}}), petrel::Error);
+  petrel::SamplingParams raise = plain;
+  raise.repeat_penalty = 0.9f;  // raises logits: every one is needed
+  petrel::Sampler c(raise);
+  EXPECT_EQ(c.candidates_needed({1, 2}), 0);
+  EXPECT_THROW(c.sample_top({{1.f, 0}}, {1, 2}), petrel::Error);
 }
 
 TEST(StopMatcher, StopSpanningPiecesIsNeverEmitted) {

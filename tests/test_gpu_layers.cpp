@@ -17,6 +17,7 @@
 #include "tests/support/vulkan_test.h"
 #include "petrel/petrel.h"
 #include "petrel/tools.h"
+#include "tests/support/generate_ref.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tiny_model.h"
 
@@ -161,18 +162,18 @@ TEST(GpuLayers, EvalGreedyAndTopKMatchTheLogits) {
       ranked.resize(size_t(std::min(k, nv)));
       EXPECT_EQ(top, ranked) << "k " << k;
     }
-    // default sampling through eval_top_k gives the tokens sampling all logits gives
-    auto gen = [&](float repeat_penalty) {
-      auto s = petrel::Session::create(*model, so);
+    // generate, on each of its paths, against sampling every logit
+    const auto paths = petrel::test::generate_paths();
+    for (size_t path = 0; path < paths.size(); ++path) {
+      const petrel::SamplingParams& sp = paths[path];
+      auto s1 = petrel::Session::create(*model, so), s2 = petrel::Session::create(*model, so);
       petrel::GenerateOptions go;
       go.n_predict = 10;
-      go.sampling.seed = 3;
-      go.sampling.temperature = 1.5f;
-      go.sampling.repeat_penalty = repeat_penalty;
-      go.sampling.repeat_last_n = 0;  // a penalty over no tokens: every logit, unchanged
-      return petrel::generate(*model, *s, {1, 5, 9}, go).tokens;
-    };
-    EXPECT_EQ(gen(1.0f), gen(1.5f));
+      go.sampling = sp;
+      EXPECT_EQ(petrel::generate(*model, *s1, {1, 5, 9}, go).tokens,
+                petrel::test::reference_generate(*model, *s2, {1, 5, 9}, sp, 10))
+          << "sampling settings " << path;
+    }
   }
 }
 

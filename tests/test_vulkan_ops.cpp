@@ -722,7 +722,7 @@ TEST(VulkanOps, TopKChunksHoldTheRowsTopK) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
   for (const uint32_t n : {32000u, 4097u, 100u, 1u}) {
-    for (const uint32_t k : {1u, 40u, 64u}) {
+    for (const uint32_t k : {1u, 40u, 64u, 128u}) {
       SCOPED_TRACE("n " + std::to_string(n) + " k " + std::to_string(k));
       std::vector<float> x(n);
       for (auto& v : x) v = float(int(rng() % 50)) * 0.5f - 10.f;  // many equal values

@@ -54,7 +54,7 @@ class Backend {
   // chosen on the GPU: only each chunk's k best are read back (sampling).
   virtual std::vector<std::pair<float, int32_t>> forward_top_k(const int32_t* tokens, int n,
                                                                int pos, int k) = 0;
-  static constexpr int kTopKMax = 64;  // the largest k of forward_top_k (Ops::kTopKMax)
+  static constexpr int kTopKMax = 128;  // the largest k of forward_top_k (Ops::kTopKMax)
   // Runs the token embedding and the GPU's layers for tokens[0..n) at positions
   // pos..pos+n-1 (KV cache updated); writes the hidden state after the last GPU layer,
   // [n, n_embd] f32, to hidden_out.

@@ -202,7 +202,7 @@ class Ops {
   // uint32 (index 0xFFFFFFFF past the chunk's values); the row's top k are among them.
   void top_k(VkCommandBuffer cb, const Buffer& x, uint32_t n, uint32_t k, const Buffer& out);
   uint32_t top_k_chunk() const;
-  static constexpr uint32_t kTopKMax = 64;
+  static constexpr uint32_t kTopKMax = 128;
   // Reads n4 16-byte words of src (bandwidth probe); writes one word per thread to dst.
   void bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,
                  uint32_t groups);

@@ -93,10 +93,16 @@ class Sampler {
   ~Sampler();
   // Picks a token from logits[n_vocab]; `history` feeds the penalties. Modifies a copy.
   TokenId sample(const float* logits, int n_vocab, const std::vector<TokenId>& history);
-  // The same draw from the top_k largest logits alone (Session::eval_top_k with top_k),
-  // for parameters without penalties and with 0 < top_k; `top` ranked by logit descending
-  // then id ascending. Throws if the parameters need more than `top`.
-  TokenId sample_top(const std::vector<std::pair<float, TokenId>>& top);
+  // How many of the largest logits sample_top needs to draw what sample draws, with this
+  // history: top_k (1 when greedy) plus the distinct tokens the penalties touch; 0 when
+  // only every logit will do (top_k <= 0 while sampling, or a penalty that raises logits:
+  // repeat penalty < 1, negative presence or frequency penalty).
+  int candidates_needed(const std::vector<TokenId>& history);
+  // The same draw as sample from the candidates_needed(history) largest logits alone
+  // (Session::eval_top_k), ranked by logit descending then id ascending (fewer only when
+  // that is the whole vocabulary). Throws where candidates_needed is 0.
+  TokenId sample_top(const std::vector<std::pair<float, TokenId>>& top,
+                     const std::vector<TokenId>& history = {});
  private:
   struct Impl;
   TokenId draw();
@@ -128,7 +134,7 @@ class Session {
   virtual TokenId eval_greedy(const std::vector<TokenId>& tokens) = 0;
   // Evaluates tokens as eval does and returns the last token's min(k, n_vocab) largest
   // logits with their ids, ranked by logit descending then id ascending: what
-  // Sampler::sample_top takes. On a GPU (k <= 64) only those are read back. No logits are
+  // Sampler::sample_top takes. On a GPU (k <= 128) only those are read back. No logits are
   // kept.
   virtual std::vector<std::pair<float, TokenId>> eval_top_k(const std::vector<TokenId>& tokens, int k) = 0;
   // Logits [n_vocab] of the i-th token of the last eval (-1 = last).
