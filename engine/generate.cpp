@@ -45,12 +45,14 @@ GenerateResult generate(Model& model, Session& session, const std::vector<TokenI
   std::vector<TokenId> history(prompt);
   TokenId next = -1;  // -1: sample from the session's logits
   auto eval = [&](const std::vector<TokenId>& toks) {
-    const int need = argmax ? 1 : sampler.candidates_needed(history);
-    if (argmax)
+    if (argmax) {
       next = session.eval_greedy(toks);
-    else if (need > 0)
+      return;
+    }
+    const int need = sampler.candidates_needed(history);
+    if (need > 0) {
       next = sampler.sample_top(session.eval_top_k(toks, need), history);
-    else {
+    } else {
       session.eval(toks);
       next = -1;
     }

@@ -130,26 +130,11 @@ TEST_P(ForwardTest, EvalTopKAndSamplingFromIt) {
   a->eval(toks);
   const auto top = b->eval_top_k(toks, 7);
   ASSERT_EQ(top.size(), 7u);
-  std::vector<std::pair<float, int>> want;
-  for (int i = 0; i < nv; ++i) want.push_back({a->logits()[i], i});
-  std::sort(want.begin(), want.end(), [](const auto& x, const auto& y) {
-    return x.first > y.first || (x.first == y.first && x.second < y.second);
-  });
-  want.resize(7);
+  const auto want = petrel::test::ranked_logits(a->logits(), nv, 7);
   EXPECT_EQ(top, want);
   EXPECT_THROW(b->logits(), petrel::Error);
   // generate, on each of its paths, against sampling every logit
-  const auto paths = petrel::test::generate_paths();
-  for (size_t path = 0; path < paths.size(); ++path) {
-    const petrel::SamplingParams& sp = paths[path];
-    auto s1 = petrel::Session::create(*model, so), s2 = petrel::Session::create(*model, so);
-    petrel::GenerateOptions go;
-    go.n_predict = 12;
-    go.sampling = sp;
-    EXPECT_EQ(petrel::generate(*model, *s1, {1, 5, 9}, go).tokens,
-              petrel::test::reference_generate(*model, *s2, {1, 5, 9}, sp, 12))
-        << "sampling settings " << path;
-  }
+  petrel::test::expect_generate_paths_match(*model, so, 12);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, ForwardTest, testing::Values("Q8_0", "Q4_K_M", "F16"));

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "engine/stop_matcher.h"
+#include "tests/support/generate_ref.h"
 #include "petrel/petrel.h"
 
 namespace {
@@ -122,12 +123,7 @@ petrel::TokenId reference_sample(const petrel::SamplingParams& p, std::mt19937_6
     }
   }
   if (p.temperature <= 0.0f) return petrel::TokenId(std::max_element(l.begin(), l.end()) - l.begin());
-  std::vector<std::pair<float, petrel::TokenId>> c;
-  for (int i = 0; i < n; ++i) c.push_back({l[i], i});
-  std::sort(c.begin(), c.end(), [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  });
-  if (p.top_k > 0 && p.top_k < n) c.resize(size_t(p.top_k));
+  auto c = petrel::test::ranked_logits(l.data(), n, p.top_k > 0 ? size_t(p.top_k) : size_t(n));
   std::vector<float> pr;
   auto probs = [&](float temp) {
     pr.resize(c.size());
@@ -202,12 +198,7 @@ TEST(Sampler, SampleTopDrawsWhatSampleDraws) {
       for (size_t i = hist.size() > 8 ? hist.size() - 8 : 0; i < hist.size(); ++i) l[size_t(hist[i])] += 12.f;
       const int need = b.candidates_needed(hist);
       ASSERT_GT(need, 0);
-      std::vector<std::pair<float, petrel::TokenId>> all;
-      for (int i = 0; i < 3000; ++i) all.push_back({l[size_t(i)], i});
-      std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) {
-        return x.first > y.first || (x.first == y.first && x.second < y.second);
-      });
-      all.resize(size_t(need));
+      const auto all = petrel::test::ranked_logits(l.data(), 3000, size_t(need));
       const petrel::TokenId want = a.sample(l.data(), 3000, hist);
       ASSERT_EQ(b.sample_top(all, hist), want) << "step " << step;
       hist.push_back(want);

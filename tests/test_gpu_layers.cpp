@@ -154,26 +154,11 @@ TEST(GpuLayers, EvalGreedyAndTopKMatchTheLogits) {
     for (const int k : {1, 40, 64, 100}) {
       a->eval({3});
       const auto top = b->eval_top_k({3}, k);
-      std::vector<std::pair<float, int>> ranked;
-      for (int i = 0; i < nv; ++i) ranked.push_back({a->logits()[i], i});
-      std::sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) {
-        return x.first > y.first || (x.first == y.first && x.second < y.second);
-      });
-      ranked.resize(size_t(std::min(k, nv)));
+      const auto ranked = petrel::test::ranked_logits(a->logits(), nv, size_t(k));
       EXPECT_EQ(top, ranked) << "k " << k;
     }
     // generate, on each of its paths, against sampling every logit
-    const auto paths = petrel::test::generate_paths();
-    for (size_t path = 0; path < paths.size(); ++path) {
-      const petrel::SamplingParams& sp = paths[path];
-      auto s1 = petrel::Session::create(*model, so), s2 = petrel::Session::create(*model, so);
-      petrel::GenerateOptions go;
-      go.n_predict = 10;
-      go.sampling = sp;
-      EXPECT_EQ(petrel::generate(*model, *s1, {1, 5, 9}, go).tokens,
-                petrel::test::reference_generate(*model, *s2, {1, 5, 9}, sp, 10))
-          << "sampling settings " << path;
-    }
+    petrel::test::expect_generate_paths_match(*model, so, 10);
   }
 }
 

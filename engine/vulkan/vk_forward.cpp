@@ -69,6 +69,13 @@ class BackendImpl final : public Backend {
  private:
   // (k: kTopK's candidates per chunk)
   VkCommandBuffer record(uint32_t n, Out out, uint32_t n_split, uint32_t k);
+  // Throws unless every layer and the output are here (what: the calling method).
+  void require_output(const char* what) const {
+    if (!owns_output_)
+      throw Error(std::string("Vulkan: ") + what + " needs every layer on the GPU (this backend holds " +
+                  std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) +
+                  "; use forward_hidden)");
+  }
   // Runs tokens in chunks of max_batch; copies each chunk's result to `out`.
   void run(const int32_t* tokens, int n, int pos, float* out, Out what, uint32_t k = 0);
   Buffer* opt_f32(const float* p, size_t n, const std::string& what) {
@@ -425,17 +432,12 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split, uint3
 
 void BackendImpl::forward(const int32_t* tokens, int n, int pos, float* logits_out,
                           bool all_logits) {
-  if (!owns_output_)
-    throw Error("Vulkan: forward needs every layer on the GPU (this backend holds " +
-                std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) +
-                "; use forward_hidden)");
+  require_output("forward");
   run(tokens, n, pos, logits_out, all_logits ? Out::kAllLogits : Out::kLastLogits);
 }
 
 int32_t BackendImpl::forward_argmax(const int32_t* tokens, int n, int pos) {
-  if (!owns_output_)
-    throw Error("Vulkan: forward_argmax needs every layer on the GPU (this backend holds " +
-                std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) + ")");
+  require_output("forward_argmax");
   float raw = 0.f;  // the id's four bytes
   run(tokens, n, pos, &raw, Out::kArgmax);
   uint32_t id = 0;
@@ -447,9 +449,7 @@ static_assert(Backend::kTopKMax == int(Ops::kTopKMax));
 
 std::vector<std::pair<float, int32_t>> BackendImpl::forward_top_k(const int32_t* tokens, int n,
                                                                  int pos, int k) {
-  if (!owns_output_)
-    throw Error("Vulkan: forward_top_k needs every layer on the GPU (this backend holds " +
-                std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) + ")");
+  require_output("forward_top_k");
   if (k <= 0 || uint32_t(k) > Ops::kTopKMax)
     throw Error("Vulkan: forward_top_k takes k in 1.." + std::to_string(Ops::kTopKMax) +
                 " (got " + std::to_string(k) + ")");

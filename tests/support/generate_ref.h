@@ -1,11 +1,27 @@
-// What petrel::generate produces, written the plain way for tests to compare against: every
-// step evaluates into the session's logits and samples from all of them (no stop strings).
+// References for the generation tests, written the plain way: ranked logits by a full sort,
+// and what petrel::generate produces when every step samples from all the logits.
 #pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "petrel/petrel.h"
 
 namespace petrel::test {
+
+// The min(k, n) largest of l[0..n) with their ids, ranked by logit descending then id
+// ascending, by sorting all of them.
+inline std::vector<std::pair<float, TokenId>> ranked_logits(const float* l, int n, size_t k) {
+  std::vector<std::pair<float, TokenId>> c;
+  for (int i = 0; i < n; ++i) c.push_back({l[i], i});
+  std::sort(c.begin(), c.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  c.resize(std::min(c.size(), k));
+  return c;
+}
 
 inline std::vector<TokenId> reference_generate(Model& model, Session& session,
                                                const std::vector<TokenId>& prompt,
@@ -38,6 +54,22 @@ inline std::vector<SamplingParams> generate_paths() {
   v[4].seed = 5;
   v[4].repeat_penalty = 0.9f;
   return v;
+}
+
+// generate on each of its paths (generate_paths) against reference_generate, each from a
+// fresh session with options so, prompt {1, 5, 9}.
+inline void expect_generate_paths_match(Model& model, const SessionOptions& so, int n_predict) {
+  const auto paths = generate_paths();
+  for (size_t path = 0; path < paths.size(); ++path) {
+    const SamplingParams& sp = paths[path];
+    auto s1 = Session::create(model, so), s2 = Session::create(model, so);
+    GenerateOptions go;
+    go.n_predict = n_predict;
+    go.sampling = sp;
+    EXPECT_EQ(generate(model, *s1, {1, 5, 9}, go).tokens,
+              reference_generate(model, *s2, {1, 5, 9}, sp, n_predict))
+        << "sampling settings " << path;
+  }
 }
 
 }  // namespace petrel::test
