@@ -13,6 +13,7 @@
 
 #include "engine/vulkan/vk_backend.h"
 #include "engine/vulkan/vk_ops.h"
+#include "tests/support/generate_ref.h"
 #include "tests/support/vulkan_test.h"
 #include "kernels/matmul.h"
 #include "kernels/types.h"
@@ -341,6 +342,28 @@ TEST(VulkanForward, OtherBlockTypesMatchCpu) {
                  false, false, Type::kQ5_0, Type::kQ4_1, Type::kQ5_1, Type::kBF16, Type::kF16,
                  Type::kQ5_0, Type::kQ8_0, Type::kQ5_1, Type::kQ4_1};
   run_and_compare(c, 4, 2, 4);  // gate/up of different types: unfused decode path
+}
+
+TEST(VulkanForward, TopKOfEveryKFromOneRecordedPass) {
+  // a sampler with penalties asks for a different k nearly every token: the k comes to the
+  // recorded pass through its params, so every k replays one command buffer
+  const Config c{"llama", 9000, 256, 1, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
+                 false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K,
+                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ4_K};
+  TinyModel m(c, 5);
+  auto be = make_backend(m.w, 16, 4, true);
+  if (!be) GTEST_SKIP() << "no Vulkan device available; skipping";
+  const int32_t prompt[3] = {11, 4000, 8999};
+  std::vector<float> logits(size_t(c.n_vocab));
+  be->forward(prompt, 3, 0, logits.data(), false);
+  const int32_t t = 77;
+  be->forward(&t, 1, 3, logits.data(), false);
+  const size_t before = be->recorded_passes();
+  for (const int k : {1, 2, 40, 41, 87, 64, 128, 3, 127}) {
+    const auto top = be->forward_top_k(&t, 1, 3, k);  // the same position again
+    EXPECT_EQ(top, petrel::test::ranked_logits(logits.data(), c.n_vocab, size_t(k))) << "k " << k;
+  }
+  EXPECT_EQ(be->recorded_passes(), before + 1);
 }
 
 TEST(VulkanForward, RejectsBadInput) {

@@ -729,8 +729,15 @@ TEST(VulkanOps, TopKChunksHoldTheRowsTopK) {
       if (n > 10) x[n - 1] = x[3] = 1e9f;  // the two largest: the lower index first
       Buffer* xb = dev(x, "x");
       const uint32_t chunks = (n + ops()->top_k_chunk() - 1) / ops()->top_k_chunk();
-      Buffer* ob = ops()->mem().device_buffer(uint64_t(chunks) * k * 8, "top_k");
-      ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->top_k(cb, *xb, n, k, *ob); });
+      // k from a buffer (word 1, as the forward pass's params hold it), below a k_max
+      // that sizes the output
+      const uint32_t k_max = 128;
+      const std::vector<uint32_t> kw{7u, k};
+      std::vector<float> kf(kw.size());
+      std::memcpy(kf.data(), kw.data(), kw.size() * 4);  // the words as they are
+      Buffer* kb = dev(kf, "k");
+      Buffer* ob = ops()->mem().device_buffer(uint64_t(chunks) * k_max * 8, "top_k");
+      ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->top_k(cb, *xb, n, k_max, *ob, *kb, 1); });
       std::vector<uint32_t> raw(size_t(chunks) * k * 2);
       ops()->mem().download(*ob, 0, raw.data(), raw.size() * 4);
       std::vector<Cand> got;

@@ -63,6 +63,10 @@ class Backend {
   virtual int n_layers() const = 0;
   virtual std::string device_name() const = 0;
   virtual uint64_t device_bytes_used() const = 0;
+  // Command buffers recorded so far (each kind of pass is recorded once and replayed: a
+  // batch size, what comes back and the decode attention's split count; not the position,
+  // nor forward_top_k's k).
+  virtual size_t recorded_passes() const = 0;
   // With Tuning::profile: (pipelines, seconds) of every stage of the last forward, in
   // order; empty otherwise.
   virtual std::vector<std::pair<std::string, double>> stage_times() = 0;

@@ -31,6 +31,10 @@ struct LayerGpu {
 // attn_fused with 32 heads of 128: n_kv 129 takes 12.2 us unsplit and 12.4 in 8 splits,
 // n_kv 2048 87 us unsplit, 22.4 in 8 splits and 36 in 32: each split costs a merge.)
 constexpr uint32_t kMaxSplits = 8;
+// Words of the params buffer (host_params_, copied to params_ at the start of each pass):
+// 0 the position of the batch's first token (the attention shaders read it there), then
+// forward_top_k's k (top_k.comp).
+constexpr uint32_t kParamTopK = 1;
 // Batches from this size take attn_tiled (32 query rows per workgroup) where the head
 // size allows; smaller ones attn (a workgroup per token and head: more workgroups).
 constexpr uint32_t kAttnTiledMinTokens = 32;
@@ -60,6 +64,7 @@ class BackendImpl final : public Backend {
   int n_layers() const override { return int(layers_.size()); }
   std::string device_name() const override { return ops_->ctx().name; }
   uint64_t device_bytes_used() const override { return ops_->mem().device_bytes(); }
+  size_t recorded_passes() const override { return recorded_; }
   std::vector<std::pair<std::string, double>> stage_times() override {
     auto it = profiles_.find(last_key_);
     return it == profiles_.end() ? std::vector<std::pair<std::string, double>>{}
@@ -67,8 +72,8 @@ class BackendImpl final : public Backend {
   }
 
  private:
-  // (k: kTopK's candidates per chunk)
-  VkCommandBuffer record(uint32_t n, Out out, uint32_t n_split, uint32_t k);
+  // (kTopK's k is not part of it: the pass reads it from params, kParamTopK)
+  VkCommandBuffer record(uint32_t n, Out out, uint32_t n_split);
   // Throws unless every layer and the output are here (what: the calling method).
   void require_output(const char* what) const {
     if (!owns_output_)
@@ -104,10 +109,11 @@ class BackendImpl final : public Backend {
   Buffer* xt_ = nullptr;
   Buffer* counters_ = nullptr;  // attn_fused's split counters (zeroed once)
   bool owns_output_ = true;  // every layer here: output norm and matrix too
-  using Key = std::tuple<uint32_t, Out, uint32_t, uint32_t>;
+  using Key = std::tuple<uint32_t, Out, uint32_t>;
   std::map<Key, VkCommandBuffer> cmds_;
   std::map<Key, StageProfile> profiles_;  // with Tuning::profile, per command buffer
   Key last_key_{};
+  size_t recorded_ = 0;
 };
 
 BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
@@ -206,8 +212,8 @@ BackendImpl::~BackendImpl() {
   for (auto& [key, prof] : profiles_) ops_->profile_destroy(prof);
 }
 
-VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split, uint32_t k) {
-  auto key = std::make_tuple(n, out, n_split, k);
+VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
+  auto key = std::make_tuple(n, out, n_split);
   last_key_ = key;
   auto it = cmds_.find(key);
   if (it != cmds_.end()) return it->second;
@@ -221,6 +227,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split, uint3
   const uint32_t q_dim = uint32_t(hp_.n_head) * hd, kv_dim = uint32_t(hp_.n_head_kv) * hd;
   const uint32_t n_ff = uint32_t(hp_.n_ff), n_vocab = uint32_t(hp_.n_vocab);
 
+  ++recorded_;
   VkCommandBuffer cb = c.alloc_command_buffer();
   VkCommandBufferBeginInfo bi{};
   bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
@@ -414,9 +421,9 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split, uint3
     c.fn.vkCmdCopyBuffer(cb, ids_->handle, readback_->handle, 1, &cp);
   } else if (out == Out::kTopK) {  // sampling: only each chunk's k best go to the host
     o.barrier(cb);
-    o.top_k(cb, *logits_, n_vocab, k, *ids_);
+    o.top_k(cb, *logits_, n_vocab, Ops::kTopKMax, *ids_, *params_, kParamTopK);
     o.transfer_barrier(cb);
-    const VkBufferCopy cp{0, 0, VkDeviceSize(top_k_chunks()) * k * 8};
+    const VkBufferCopy cp{0, 0, VkDeviceSize(top_k_chunks()) * Ops::kTopKMax * 8};
     c.fn.vkCmdCopyBuffer(cb, ids_->handle, readback_->handle, 1, &cp);
   } else {
     o.transfer_barrier(cb);
@@ -487,8 +494,9 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
     const uint32_t p0 = uint32_t(pos + done);
     std::memcpy(host_tokens_->mapped, tokens + done, size_t(m) * 4);
     static_cast<uint32_t*>(host_params_->mapped)[0] = p0;
+    static_cast<uint32_t*>(host_params_->mapped)[kParamTopK] = k;
     const uint32_t n_split = m == 1 ? decode_splits(p0 + 1) : 1;
-    VkCommandBuffer cb = record(uint32_t(m), what, n_split, k);
+    VkCommandBuffer cb = record(uint32_t(m), what, n_split);
     ops_->ctx().submit_and_wait(cb);
     ops_->mem().invalidate(*readback_);
     const auto* src = static_cast<const float*>(readback_->mapped);

@@ -472,14 +472,16 @@ void Ops::argmax(VkCommandBuffer cb, const Buffer& x, const Buffer& out, uint32_
 
 uint32_t Ops::top_k_chunk() const { return pipes_->get("top_k").spec[0] * 16; }
 
-void Ops::top_k(VkCommandBuffer cb, const Buffer& x, uint32_t n, uint32_t k, const Buffer& out) {
+void Ops::top_k(VkCommandBuffer cb, const Buffer& x, uint32_t n, uint32_t k_max, const Buffer& out,
+                const Buffer& kbuf, uint32_t k_at) {
   const uint32_t chunks = (n + top_k_chunk() - 1) / top_k_chunk();
-  if (n == 0 || k == 0 || k > kTopKMax || uint64_t(n) * 4 > x.size ||
-      uint64_t(chunks) * k * 8 > out.size)
+  if (n == 0 || k_max == 0 || k_max > kTopKMax || uint64_t(n) * 4 > x.size ||
+      uint64_t(chunks) * k_max * 8 > out.size || (uint64_t(k_at) + 1) * 4 > kbuf.size)
     throw Error("Vulkan: top_k takes 1.." + std::to_string(kTopKMax) + " of n > 0 values in " +
-                "its buffers (n " + std::to_string(n) + ", k " + std::to_string(k) + ")");
-  TopKPush pc{n, k};
-  pipes_->dispatch(cb, pipes_->get("top_k"), {{&x}, {&out}}, &pc, chunks, 1, 1);
+                "its buffers, k inside its buffer (n " + std::to_string(n) + ", k_max " +
+                std::to_string(k_max) + ", k at word " + std::to_string(k_at) + ")");
+  TopKPush pc{n, k_max, k_at};
+  pipes_->dispatch(cb, pipes_->get("top_k"), {{&x}, {&out}, {&kbuf}}, &pc, chunks, 1, 1);
 }
 
 void Ops::bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Buffer& dst,

@@ -197,10 +197,13 @@ class Ops {
   void softmax(VkCommandBuffer cb, const Buffer& x, uint32_t rows, uint32_t n);
   // out[r] = argmax of row r (uint32), `rows` rows of n.
   void argmax(VkCommandBuffer cb, const Buffer& x, const Buffer& out, uint32_t rows, uint32_t n);
-  // The k (<= kTopKMax) largest of each chunk of top_k_chunk() values of x[0..n), ranked by
-  // value descending then index ascending: out[c * k + r] = (value bits, index) as two
-  // uint32 (index 0xFFFFFFFF past the chunk's values); the row's top k are among them.
-  void top_k(VkCommandBuffer cb, const Buffer& x, uint32_t n, uint32_t k, const Buffer& out);
+  // The k largest of each chunk of top_k_chunk() values of x[0..n), ranked by value
+  // descending then index ascending: out[c * k + r] = (value bits, index) as two uint32
+  // (index 0xFFFFFFFF past the chunk's values); the row's top k are among them. k is the
+  // uint32 at word k_at of kbuf when the dispatch runs, capped at k_max (<= kTopKMax; out
+  // holds chunks * k_max pairs), so a recorded pass serves every k.
+  void top_k(VkCommandBuffer cb, const Buffer& x, uint32_t n, uint32_t k_max, const Buffer& out,
+             const Buffer& kbuf, uint32_t k_at);
   uint32_t top_k_chunk() const;
   static constexpr uint32_t kTopKMax = 128;
   // Reads n4 16-byte words of src (bandwidth probe); writes one word per thread to dst.

@@ -52,7 +52,7 @@ const Row kTable[] = {
     {"add", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"softmax", false, {1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"argmax", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
-    {"top_k", false, {1, 1}, sizeof(TopKPush), {Spec::kWgLarge}},
+    {"top_k", false, {1, 1, 1}, sizeof(TopKPush), {Spec::kWgLarge}},
     {"bandwidth", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"grid_sync", false, {1, 1, 1}, sizeof(GridSyncPush), {}},
 };

@@ -57,7 +57,7 @@ struct CountPush {
   uint32_t n;
 };
 struct TopKPush {
-  uint32_t n, k;
+  uint32_t n, k_max, k_at;
 };
 struct GridSyncPush {
   uint32_t n4, phases, sync, phase0;
