@@ -128,10 +128,38 @@ void main() {
   const uint chunk = (n_kv + p.n_split - 1u) / p.n_split;
   const uint j0 = min(s * chunk, n_kv), j1 = min(j0 + chunk, n_kv);
 
-  load_rotated(0u, t * q_dim + hq * hd, pos0 + t, p.scale, 0u);
-  for (uint f = 0u; f <= t; ++f) {
-    load_rotated(1u, f * kv_dim + hk * hd, pos0 + f, 1.0, 1u + f * MAX_HD);
-    for (uint i = tid; i < hd; i += WG) vf[f * MAX_HD + i] = f16r(v[f * kv_dim + hk * hd + i]);
+  if (t == 0u && WG >= hd && p.n_rot == hd) {
+    // one token, whole heads rotated (decode): every load of q, k, v and the frequencies
+    // first, so that their latencies overlap, then load_rotated's arithmetic
+    const bool pr = tid < hd / 2u;
+    const uvec2 ix = pair_index(pr ? tid : 0u);
+    const uint qo = hq * hd, ko = hk * hd;
+    float qa = 0.0, qb = 0.0, ka = 0.0, kb = 0.0, fr = 0.0, vv = 0.0;
+    if (pr) {
+      qa = q[qo + ix.x];
+      qb = q[qo + ix.y];
+      ka = k[ko + ix.x];
+      kb = k[ko + ix.y];
+      fr = inv_freq[tid];
+    }
+    if (tid < hd) vv = v[ko + tid];
+    if (pr) {
+      const float theta = float(pos0) * fr;
+      const vec2 cs = vec2(cos(theta), sin(theta));
+      const vec2 rq = vec2(qa * cs.x - qb * cs.y, qa * cs.y + qb * cs.x) * p.scale;
+      const vec2 rk = vec2(ka * cs.x - kb * cs.y, ka * cs.y + kb * cs.x) * 1.0;
+      qf[ix.x] = rq.x;
+      qf[ix.y] = rq.y;
+      kf[ix.x] = f16r(rk.x);
+      kf[ix.y] = f16r(rk.y);
+    }
+    if (tid < hd) vf[tid] = f16r(vv);
+  } else {
+    load_rotated(0u, t * q_dim + hq * hd, pos0 + t, p.scale, 0u);
+    for (uint f = 0u; f <= t; ++f) {
+      load_rotated(1u, f * kv_dim + hk * hd, pos0 + f, 1.0, 1u + f * MAX_HD);
+      for (uint i = tid; i < hd; i += WG) vf[f * MAX_HD + i] = f16r(v[f * kv_dim + hk * hd + i]);
+    }
   }
   barrier();
   for (uint i = tid; i < hd / 4u; i += WG)

@@ -133,6 +133,8 @@ void check(Ops& o, const Shape& s, uint32_t pos0, uint32_t n_tok, uint32_t n_spl
 TEST(VulkanAttnFused, MatchesUnfusedOps) {
   REQUIRE_VULKAN();
   // adjacent pairs with GQA; NeoX with partial rotation and one kv head; head_dim % 8 != 0
+  // (whole heads rotated and one token, the first and the last shape at wg >= head_dim:
+  // the decode path that loads q, k and v at once)
   const Shape shapes[] = {{4, 2, 64, 64, 0}, {4, 1, 128, 64, 2}, {2, 2, 10, 10, 2}};
   for (const Shape& s : shapes)
     for (uint32_t pos0 : {0u, 5u, 150u})
