@@ -747,6 +747,18 @@ TEST(VulkanOps, TopKChunksHoldTheRowsTopK) {
         std::memcpy(&v, &raw[i], 4);
         got.push_back({v, raw[i + 1]});
       }
+      // each chunk's list is ranked, padding last (the backend merges the lists by their
+      // heads)
+      for (uint32_t ch = 0; ch < chunks; ++ch)
+        for (uint32_t r = 1; r < k; ++r) {
+          const size_t a = (size_t(ch) * k + r - 1) * 2, b = a + 2;
+          if (raw[b + 1] == 0xFFFFFFFFu) continue;
+          ASSERT_NE(raw[a + 1], 0xFFFFFFFFu) << "chunk " << ch << " rank " << r;
+          float va, vb;
+          std::memcpy(&va, &raw[a], 4);
+          std::memcpy(&vb, &raw[b], 4);
+          EXPECT_TRUE(before({va, raw[a + 1]}, {vb, raw[b + 1]})) << "chunk " << ch << " rank " << r;
+        }
       std::sort(got.begin(), got.end(), before);
       std::vector<Cand> want;
       for (uint32_t i = 0; i < n; ++i) want.push_back({x[i], i});

@@ -460,17 +460,41 @@ std::vector<std::pair<float, int32_t>> BackendImpl::forward_top_k(const int32_t*
   if (k <= 0 || uint32_t(k) > Ops::kTopKMax)
     throw Error("Vulkan: forward_top_k takes k in 1.." + std::to_string(Ops::kTopKMax) +
                 " (got " + std::to_string(k) + ")");
-  // (value bits, index) pairs: each chunk's k best, merged here
-  std::vector<float> raw(size_t(top_k_chunks()) * size_t(k) * 2);
+  // (value bits, index) pairs: each chunk's k best, ranked (padded with indices past the
+  // vocabulary), merged here by taking the best head of the chunks' lists k times (sorting
+  // all of them took 273 us a token at 38 chunks of 104 on this machine's CPU)
+  const size_t chunks = top_k_chunks(), kk = size_t(k);
+  std::vector<float> raw(chunks * kk * 2);
   run(tokens, n, pos, raw.data(), Out::kTopK, uint32_t(k));
-  std::vector<std::pair<float, int32_t>> c;
-  for (size_t i = 0; i < raw.size(); i += 2) {
+  using Cand = std::pair<float, int32_t>;
+  auto entry = [&](size_t ch, size_t r, Cand& e) {  // false past the chunk's values
     uint32_t idx = 0;
-    std::memcpy(&idx, &raw[i + 1], 4);
-    if (idx < uint32_t(hp_.n_vocab)) c.push_back({raw[i], int32_t(idx)});
+    std::memcpy(&idx, &raw[(ch * kk + r) * 2 + 1], 4);
+    if (idx >= uint32_t(hp_.n_vocab)) return false;
+    e = {raw[(ch * kk + r) * 2], int32_t(idx)};
+    return true;
+  };
+  struct Head {
+    Cand c;
+    size_t chunk, rank;
+  };
+  auto worse = [](const Head& a, const Head& b) { return ranks_before(b.c, a.c); };
+  std::vector<Head> heads;
+  for (size_t ch = 0; ch < chunks; ++ch) {
+    Head h{{}, ch, 0};
+    if (entry(ch, 0, h.c)) heads.push_back(h);
   }
-  std::sort(c.begin(), c.end(), ranks_before);
-  c.resize(std::min(c.size(), size_t(k)));
+  std::make_heap(heads.begin(), heads.end(), worse);
+  std::vector<Cand> c;
+  while (c.size() < kk && !heads.empty()) {
+    std::pop_heap(heads.begin(), heads.end(), worse);
+    Head& h = heads.back();
+    c.push_back(h.c);
+    if (++h.rank < kk && entry(h.chunk, h.rank, h.c))
+      std::push_heap(heads.begin(), heads.end(), worse);
+    else
+      heads.pop_back();
+  }
   return c;
 }
 
