@@ -258,20 +258,22 @@ void main() {
   const uint t = gl_WorkGroupID.y;
   const uint xe = p.x_off + t * p.x_stride;  // first x element of the token
   const uint n_chunks = p.B * CPB;
-#ifndef GLU
+#if defined(QOUT) && !defined(GLU)
+#define EARLY_ROW_LOADS
+#endif
+#ifdef EARLY_ROW_LOADS
   // what the end adds to (or scales) the row of thread tid < RW, loaded now so that their
-  // latency overlaps the weights' instead of following the reduction (not in GLU, whose
-  // registers are at the limit that keeps four workgroups on an SM: H100 gate/up went from
-  // 29.6 to 36.2 us a layer with it)
+  // latency overlaps the weights' instead of following the reduction. Only in mul_mvqo and
+  // mul_mvqox: on the H100 it made mul_mvqo_glu's gate/up 29.6 -> 36.2 us a layer (its
+  // registers are at the limit that keeps four workgroups on an SM) and the plain Q4_K
+  // matvec 2172 -> 2107 GB/s (petrel bench kernels, 4096x14336)
   const uint row = wrow0 + tid;
   const bool live = tid < RW && row < p.n_out;
   const uint yi = p.y_off + t * p.y_stride + row;
   const float pre_bias = live && (p.flags & 1u) != 0u ? bias[row] : 0.0;
   const float pre_y = live && (p.flags & 2u) != 0u ? y[yi] : 0.0;
-#ifdef QOUT
   const bool norm = (p.flags & 8u) != 0u;
   const float pre_norm = live && norm ? norm_w[row] : 1.0;
-#endif
 #endif
 #ifdef XF32
   // the token's row quantized into shared memory (blocks of 32 as quantize_q8.comp)
@@ -319,10 +321,12 @@ void main() {
   const float x_scale = x_rms ? 1.0 / sqrt(subgroupAdd(x_ss) / float(p.n_in) + p.eps) : 1.0;
 
   float res = 0.0;
-#ifdef GLU
+#ifndef EARLY_ROW_LOADS
   const uint row = wrow0 + tid;
   const bool live = tid < RW && row < p.n_out;
   const uint yi = p.y_off + t * p.y_stride + row;
+#endif
+#ifdef GLU
   reduce_rows(acc, 0u);
   reduce_rows(acc_up, 1u);
   barrier();
@@ -336,15 +340,20 @@ void main() {
   barrier();
   if (live) {
     res = row_total(tid, 0u) * x_scale;
+#ifdef EARLY_ROW_LOADS
     if ((p.flags & 1u) != 0u) res += pre_bias;
     if ((p.flags & 2u) != 0u) res += pre_y;
+#else
+    if ((p.flags & 1u) != 0u) res += bias[row];
+    if ((p.flags & 2u) != 0u) res += y[yi];
+#endif
     y[yi] = res;
   }
 #endif
-#if defined(QOUT) && defined(GLU)
+#if defined(EARLY_ROW_LOADS)
+  quantize_out(tid, t, wrow0, live && norm ? res * pre_norm : res, res * res);
+#elif defined(QOUT)
   const bool norm = (p.flags & 8u) != 0u;
   quantize_out(tid, t, wrow0, live && norm ? res * norm_w[row] : res, res * res);
-#elif defined(QOUT)
-  quantize_out(tid, t, wrow0, live && norm ? res * pre_norm : res, res * res);
 #endif
 }
