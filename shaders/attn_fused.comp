@@ -76,9 +76,14 @@ shared bool last;
 uvec2 pair_index(uint i) {
   return p.mode == 0u ? uvec2(2u * i, 2u * i + 1u) : uvec2(i, i + p.n_rot / 2u);
 }
-vec2 cos_sin(uint pos, uint i) {
-  float theta = float(pos) * inv_freq[i];
+vec2 cos_sin_f(uint pos, float freq) {
+  float theta = float(pos) * freq;
   return vec2(cos(theta), sin(theta));
+}
+vec2 cos_sin(uint pos, uint i) { return cos_sin_f(pos, inv_freq[i]); }
+// the pair (a, b) rotated by the angle of cs, times mul
+vec2 rotate(float a, float b, vec2 cs, float mul) {
+  return vec2(a * cs.x - b * cs.y, a * cs.y + b * cs.x) * mul;
 }
 
 // Rounded to f16 and back: fresh keys and values are used as the cache holds them. The
@@ -107,8 +112,7 @@ void load_rotated(uint which, uint src_off, uint pos, float mul, uint dst) {
     uvec2 ix = pair_index(i);
     float a = which == 0u ? q[src_off + ix.x] : k[src_off + ix.x];
     float b = which == 0u ? q[src_off + ix.y] : k[src_off + ix.y];
-    vec2 cs = cos_sin(pos, i);
-    vec2 r = vec2(a * cs.x - b * cs.y, a * cs.y + b * cs.x) * mul;
+    vec2 r = rotate(a, b, cos_sin(pos, i), mul);
     if (dst == 0u) {
       qf[ix.x] = r.x;
       qf[ix.y] = r.y;
@@ -144,10 +148,8 @@ void main() {
     }
     if (tid < hd) vv = v[ko + tid];
     if (pr) {
-      const float theta = float(pos0) * fr;
-      const vec2 cs = vec2(cos(theta), sin(theta));
-      const vec2 rq = vec2(qa * cs.x - qb * cs.y, qa * cs.y + qb * cs.x) * p.scale;
-      const vec2 rk = vec2(ka * cs.x - kb * cs.y, ka * cs.y + kb * cs.x) * 1.0;
+      const vec2 cs = cos_sin_f(pos0, fr);
+      const vec2 rq = rotate(qa, qb, cs, p.scale), rk = rotate(ka, kb, cs, 1.0);
       qf[ix.x] = rq.x;
       qf[ix.y] = rq.y;
       kf[ix.x] = f16r(rk.x);

@@ -733,9 +733,8 @@ TEST(VulkanOps, TopKChunksHoldTheRowsTopK) {
       // that sizes the output
       const uint32_t k_max = 128;
       const std::vector<uint32_t> kw{7u, k};
-      std::vector<float> kf(kw.size());
-      std::memcpy(kf.data(), kw.data(), kw.size() * 4);  // the words as they are
-      Buffer* kb = dev(kf, "k");
+      Buffer* kb = ops()->mem().device_buffer(kw.size() * 4, "k");
+      ops()->mem().upload(*kb, 0, kw.data(), kw.size() * 4);
       Buffer* ob = ops()->mem().device_buffer(uint64_t(chunks) * k_max * 8, "top_k");
       ops()->ctx().run_now([&](VkCommandBuffer cb) { ops()->top_k(cb, *xb, n, k_max, *ob, *kb, 1); });
       std::vector<uint32_t> raw(size_t(chunks) * k * 2);
