@@ -71,6 +71,8 @@ shared float of[MAX_HD];              // the head's output (Q8 quantization)
 shared float red_acc[WG * 8u];        // per key group: its V sums (group g at g * hd)
 shared float split_m[MAX_SPLIT], split_l[MAX_SPLIT];  // the splits' statistics (merge)
 shared bool last;
+// one-token pass: per-subgroup sums of the fresh key's products with q (subgroups of 4+)
+shared float fresh_dot[MAX_HD / 8u];
 
 // Index pair of rotation i within a head, and its angle's cosine and sine at `pos`.
 uvec2 pair_index(uint i) {
@@ -132,13 +134,16 @@ void main() {
   const uint chunk = (n_kv + p.n_split - 1u) / p.n_split;
   const uint j0 = min(s * chunk, n_kv), j1 = min(j0 + chunk, n_kv);
 
-  if (t == 0u && WG >= hd && p.n_rot == hd) {
+  const bool one = t == 0u && WG >= hd && p.n_rot == hd;
+  if (one) {
     // one token, whole heads rotated (decode): every load of q, k, v and the frequencies
-    // first, so that their latencies overlap, then load_rotated's arithmetic
+    // first, so that their latencies overlap, then load_rotated's arithmetic. The fresh
+    // key's score is summed here over the pairs' threads rather than by one thread looping
+    // over the head: that loop is a chain of head_dim dependent shared-memory loads
     const bool pr = tid < hd / 2u;
     const uvec2 ix = pair_index(pr ? tid : 0u);
     const uint qo = hq * hd, ko = hk * hd;
-    float qa = 0.0, qb = 0.0, ka = 0.0, kb = 0.0, fr = 0.0, vv = 0.0;
+    float qa = 0.0, qb = 0.0, ka = 0.0, kb = 0.0, fr = 0.0, vv = 0.0, pd = 0.0;
     if (pr) {
       qa = q[qo + ix.x];
       qb = q[qo + ix.y];
@@ -152,10 +157,14 @@ void main() {
       const vec2 rq = rotate(qa, qb, cs, p.scale), rk = rotate(ka, kb, cs, 1.0);
       qf[ix.x] = rq.x;
       qf[ix.y] = rq.y;
-      kf[ix.x] = f16r(rk.x);
-      kf[ix.y] = f16r(rk.y);
+      const vec2 kr = vec2(f16r(rk.x), f16r(rk.y));
+      kf[ix.x] = kr.x;
+      kf[ix.y] = kr.y;
+      pd = dot(rq, kr);
     }
     if (tid < hd) vf[tid] = f16r(vv);
+    const float sd = subgroupAdd(pd);
+    if (subgroupElect() && gl_SubgroupID < MAX_HD / 8u) fresh_dot[gl_SubgroupID] = sd;
   } else {
     load_rotated(0u, t * q_dim + hq * hd, pos0 + t, p.scale, 0u);
     for (uint f = 0u; f <= t; ++f) {
@@ -188,7 +197,13 @@ void main() {
   for (uint jt = j0; jt < j1; jt += WG) {
     const uint j = jt + tid;
     float sc = -1.0 / 0.0;
-    if (j < j1 && j >= pos0) {
+    if (j < j1 && j >= pos0 && one) {
+      // the pairs' threads are the first hd / 2 (their subgroup sums above)
+      const uint nsg = (hd / 2u + gl_SubgroupSize - 1u) / gl_SubgroupSize;
+      float d = 0.0;
+      for (uint i = 0u; i < nsg; ++i) d += fresh_dot[i];
+      sc = d;
+    } else if (j < j1 && j >= pos0) {
       const uint fb = (j - pos0) * MAX_HD;
       float d = 0.0;
       for (uint i = 0u; i < hd; ++i) d += qf[i] * kf[fb + i];
