@@ -22,10 +22,11 @@
 //                barrier between dispatches against a grid-wide counter barrier inside one
 //                dispatch and against no sync at all
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
-//   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt
-//              (--mvq: with int8 activations even where the device default has none;
-//              --pipeline-stats: also the driver's statistics of the decode pipelines,
-//              registers and the like, through VK_KHR_pipeline_executable_properties)
+//   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt,
+//              for each --mvqo variant (--mvq: with int8 activations even where the device
+//              default has none; --pipeline-stats: also the driver's statistics of the
+//              decode pipelines, registers and the like, through
+//              VK_KHR_pipeline_executable_properties)
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -488,10 +489,10 @@ void print_pipeline_stats(const Args& a, petrel::vk::Tuning tu,
 
 // GPU time of every stage of one decode step at position a.tg and of an a.pp-token prompt
 // (timestamps after each barrier, Tuning::profile).
-void profile_model(const Args& a, const std::string& kind) {
+void profile_model(const Args& a, const std::string& kind, const std::string& variant) {
   RandomModel m(kind, find_shape(a.shape), model_layers(a));
   const int n_vocab = m.w.hp.n_vocab;
-  petrel::vk::Tuning tu = variant_tuning(a, a.mvqo.front());
+  petrel::vk::Tuning tu = variant_tuning(a, variant);
   tu.profile = true;
   if (a.mvq) tu.use_mvq = true;
   auto be = petrel::vk::Backend::create(m.w, a.device, a.tg + a.pp + 8, std::max(1, a.pp), &tu);
@@ -501,13 +502,14 @@ void profile_model(const Args& a, const std::string& kind) {
     be->forward(&tok, 1, i, logits.data(), false);
   }
   const auto decode = be->stage_times();
-  print_profile("decode profile " + kind + " at position " + std::to_string(a.tg), decode);
+  const std::string tag = a.mvqo.size() > 1 ? " [mvqo " + variant + "]" : "";
+  print_profile("decode profile " + kind + " at position " + std::to_string(a.tg) + tag, decode);
   if (a.pipeline_stats) print_pipeline_stats(a, tu, decode);
   if (a.pp <= 0) return;
   std::vector<int32_t> toks(size_t(a.pp));
   for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % n_vocab);
   for (int r = 0; r < 2; ++r) be->forward(toks.data(), a.pp, 0, logits.data(), false);
-  print_profile("prompt profile " + kind + ", " + std::to_string(a.pp) + " tokens", be->stage_times());
+  print_profile("prompt profile " + kind + ", " + std::to_string(a.pp) + " tokens" + tag, be->stage_times());
 }
 
 }  // namespace
@@ -568,7 +570,8 @@ int main(int argc, char** argv) {
       for (const auto& k : a.types) bench_model(a, k);
     }
     if (a.profile)
-      for (const auto& k : a.types) profile_model(a, k);
+      for (const auto& k : a.types)
+        for (const auto& v : a.mvqo) profile_model(a, k, v);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_vulkan: %s\n", e.what());
     return 1;
