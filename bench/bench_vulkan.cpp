@@ -488,28 +488,30 @@ void print_pipeline_stats(const Args& a, petrel::vk::Tuning tu,
 }
 
 // GPU time of every stage of one decode step at position a.tg and of an a.pp-token prompt
-// (timestamps after each barrier, Tuning::profile).
-void profile_model(const Args& a, const std::string& kind, const std::string& variant) {
+// (timestamps after each barrier, Tuning::profile), for each --mvqo variant on one model.
+void profile_model(const Args& a, const std::string& kind) {
   RandomModel m(kind, find_shape(a.shape), model_layers(a));
   const int n_vocab = m.w.hp.n_vocab;
-  petrel::vk::Tuning tu = variant_tuning(a, variant);
-  tu.profile = true;
-  if (a.mvq) tu.use_mvq = true;
-  auto be = petrel::vk::Backend::create(m.w, a.device, a.tg + a.pp + 8, std::max(1, a.pp), &tu);
-  std::vector<float> logits(static_cast<size_t>(n_vocab));
-  for (int i = 0; i <= a.tg; ++i) {
-    const int32_t tok = int32_t((i * 7919) % n_vocab);
-    be->forward(&tok, 1, i, logits.data(), false);
+  for (const std::string& variant : a.mvqo) {
+    petrel::vk::Tuning tu = variant_tuning(a, variant);
+    tu.profile = true;
+    if (a.mvq) tu.use_mvq = true;
+    auto be = petrel::vk::Backend::create(m.w, a.device, a.tg + a.pp + 8, std::max(1, a.pp), &tu);
+    std::vector<float> logits(static_cast<size_t>(n_vocab));
+    for (int i = 0; i <= a.tg; ++i) {
+      const int32_t tok = int32_t((i * 7919) % n_vocab);
+      be->forward(&tok, 1, i, logits.data(), false);
+    }
+    const auto decode = be->stage_times();
+    const std::string tag = a.mvqo.size() > 1 ? " [mvqo " + variant + "]" : "";
+    print_profile("decode profile " + kind + " at position " + std::to_string(a.tg) + tag, decode);
+    if (a.pipeline_stats) print_pipeline_stats(a, tu, decode);
+    if (a.pp <= 0) continue;
+    std::vector<int32_t> toks(size_t(a.pp));
+    for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % n_vocab);
+    for (int r = 0; r < 2; ++r) be->forward(toks.data(), a.pp, 0, logits.data(), false);
+    print_profile("prompt profile " + kind + ", " + std::to_string(a.pp) + " tokens" + tag, be->stage_times());
   }
-  const auto decode = be->stage_times();
-  const std::string tag = a.mvqo.size() > 1 ? " [mvqo " + variant + "]" : "";
-  print_profile("decode profile " + kind + " at position " + std::to_string(a.tg) + tag, decode);
-  if (a.pipeline_stats) print_pipeline_stats(a, tu, decode);
-  if (a.pp <= 0) return;
-  std::vector<int32_t> toks(size_t(a.pp));
-  for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % n_vocab);
-  for (int r = 0; r < 2; ++r) be->forward(toks.data(), a.pp, 0, logits.data(), false);
-  print_profile("prompt profile " + kind + ", " + std::to_string(a.pp) + " tokens" + tag, be->stage_times());
 }
 
 }  // namespace
@@ -570,8 +572,7 @@ int main(int argc, char** argv) {
       for (const auto& k : a.types) bench_model(a, k);
     }
     if (a.profile)
-      for (const auto& k : a.types)
-        for (const auto& v : a.mvqo) profile_model(a, k, v);
+      for (const auto& k : a.types) profile_model(a, k);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_vulkan: %s\n", e.what());
     return 1;
