@@ -4,12 +4,13 @@
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
-//                [--mvqo default,off,nof32x,onewave,nobarrier[:MASK],WG/ROWS/GLU_ROWS,...]
+//                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
 //   --mvqo: the model runs once per variant: the default tuning, "off" (every int8 matvec
-//           input from quantize_q8), "nof32x" (no Tuning::mvq_f32x), "onewave" (gate/up
+//           input from quantize_q8), "nof32x" (no Tuning::mvq_f32x), "noqkv" (q, k and v
+//           in a dispatch each, no Tuning::mvq_qkv), "onewave" (gate/up
 //           quantizes its output however many workgroups that takes: no
 //           MvqoShape::glu_max_per_sm), "nobarrier" (a diagnostic with wrong results: no
 //           barriers between the stages, Tuning::no_barriers), "nobarrier:MASK" (the same for
@@ -73,6 +74,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
   petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
   if (variant == "nof32x") {
     tu.mvq_f32x = false;
+  } else if (variant == "noqkv") {
+    tu.mvq_qkv = false;
   } else if (variant == "nobarrier") {
     tu.no_barriers = true;
   } else if (variant.rfind("nobarrier:", 0) == 0) {
@@ -85,7 +88,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     uint32_t wg = 0, rows = 0, glu_rows = 0;
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
       throw std::runtime_error(
-          "--mvqo takes default, off, nof32x, onewave, nobarrier, nobarrier:MASK or WG/ROWS/GLU_ROWS");
+          "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK or "
+          "WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -551,7 +555,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,onewave,nobarrier[:MASK],WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

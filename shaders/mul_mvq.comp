@@ -25,6 +25,11 @@
 // spec:     0 WG (threads of the workgroup), 1 NR (rows per row group), 2 NG (QOUT: row
 //           groups per workgroup, NR * NG == 32; WG / NG a multiple of the subgroup size)
 // grid:     x * z = ceil(n_out / (NR * NG)) workgroups, y = tokens
+// Variant QKV (W_COUNT 3): q, k and v of one type and row length in one dispatch; weight
+// w (binding 0 element w) writes binding 2 element w and adds binding 3 element w (flags
+// & 1). Weight 0 has n_out rows (off1, off2, y_off, y_stride as above), weights 1 and 2
+// kv_rows each (kv_off1, kv_off2, y_off 0, kv_y_stride); n_w 2 leaves weight 2 out. The
+// grid covers ceil(n_out / NR) + (n_w - 1) ceil(kv_rows / NR) workgroups, in that order.
 // Variant XF32: x arrives as f32 (binding 1, x_off/x_stride in floats, multiples of 4;
 // n_in <= XF32_MAX); each workgroup first quantizes its token's row into shared memory
 // exactly as quantize_q8.comp would (no norm, no flags & 16), saving that stage.
@@ -37,6 +42,8 @@
 #define W_BINDING 0
 #ifdef GLU
 #define W_COUNT 2
+#elif defined(QKV)
+#define W_COUNT 3
 #else
 #define W_COUNT 1
 #endif
@@ -68,8 +75,17 @@ layout(binding = 1) readonly buffer XPS { float xps[]; };
 #define XQ xq
 #define XDS xds
 #endif
+#ifdef QKV
+layout(binding = 2) buffer Y { float v[]; } ys[W_COUNT];
+layout(binding = 3) readonly buffer Bias { float v[]; } bs[W_COUNT];
+#define Y_AT(w, i) ys[w].v[i]
+#define BIAS_AT(w, i) bs[w].v[i]
+#else
 layout(binding = 2) buffer Y { float y[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
+#define Y_AT(w, i) y[i]
+#define BIAS_AT(w, i) bias[i]
+#endif
 #ifdef QOUT
 layout(binding = 4) writeonly buffer OQ { uint oq[]; };
 layout(binding = 4) writeonly buffer ODS { vec2 ods[]; };
@@ -81,7 +97,19 @@ layout(push_constant) uniform Push {
   uint n_in, n_out, B, off1, off2, x_off, x_stride, y_off, y_stride, flags, ds_off, ps_off,
       o_ds_off, o_ps_off;
   float eps;
+#ifdef QKV
+  uint kv_rows, kv_off1, kv_off2, kv_y_stride, n_w;
+#endif
 } p;
+
+// the metadata regions of weight w (QKV: weights 1 and 2 have their own)
+#ifdef QKV
+#define OFF1(w) ((w) == 0u ? p.off1 : p.kv_off1)
+#define OFF2(w) ((w) == 0u ? p.off2 : p.kv_off2)
+#else
+#define OFF1(w) p.off1
+#define OFF2(w) p.off2
+#endif
 
 // OpSDot with PackedVectorFormat4x8Bit: sum of the products of the four signed bytes.
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
@@ -152,7 +180,7 @@ XChunk load_x(uint qb, uint db, uint b, uint c) {
 float chunk_dot(uint w, uint blk, uint c, XChunk x) {
 #if defined(TYPE_Q8_0)
   int s = dot16(w4[w].v[blk * 2u + c], x.qlo);
-  return half_at(w, p.off1, blk) * x.dlo.x * float(s);
+  return half_at(w, OFF1(w), blk) * x.dlo.x * float(s);
 #elif defined(TYPE_Q4_K)
   uvec4 meta = w4[w].v[blk * 9u];
   uvec4 q = w4[w].v[blk * 9u + 1u + 2u * c], q2 = w4[w].v[blk * 9u + 2u + 2u * c];
@@ -173,9 +201,9 @@ float chunk_dot(uint w, uint blk, uint c, XChunk x) {
   hi = ((hi | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
   int dlo = dot16(lo, x.qlo);
   int dhi = dot16(hi, x.qhi);
-  uvec4 sc = w4[w].v[p.off1 / 4u + blk];
+  uvec4 sc = w4[w].v[OFF1(w) / 4u + blk];
   const uint is = 8u * n + l / 16u + 2u * qd0;
-  return half_at(w, p.off2, blk) * (q6_scale(sc, is) * x.dlo.x * float(dlo) +
+  return half_at(w, OFF2(w), blk) * (q6_scale(sc, is) * x.dlo.x * float(dlo) +
                                     q6_scale(sc, is + 4u) * x.dhi.x * float(dhi));
 #endif
 }
@@ -251,8 +279,25 @@ void quantize_out(uint tid, uint t, uint row0w, float v, float sq) {
 
 void main() {
   const uint tid = gl_LocalInvocationID.x;
-  const uint wrow0 = (gl_WorkGroupID.z * gl_NumWorkGroups.x + gl_WorkGroupID.x) * RW;
-  if (wrow0 >= p.n_out) return;  // whole workgroup leaves together
+  uint wg_index = gl_WorkGroupID.z * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+#ifdef QKV
+  // the workgroup's weight ws (uniform) and its rows, y offset and stride
+  uint ws = 0u, n_rows = p.n_out, y_off = p.y_off, y_stride = p.y_stride;
+  const uint gq = (p.n_out + RW - 1u) / RW, gkv = (p.kv_rows + RW - 1u) / RW;
+  if (wg_index >= gq) {
+    wg_index -= gq;
+    ws = 1u + wg_index / gkv;
+    wg_index %= gkv;
+    n_rows = p.kv_rows;
+    y_off = 0u;
+    y_stride = p.kv_y_stride;
+    if (ws >= p.n_w) return;
+  }
+#else
+  const uint ws = 0u, n_rows = p.n_out, y_off = p.y_off, y_stride = p.y_stride;
+#endif
+  const uint wrow0 = wg_index * RW;
+  if (wrow0 >= n_rows) return;  // whole workgroup leaves together
   const uint gt = tid % GT;                  // thread of the row group
   const uint row0 = wrow0 + (tid / GT) * NR;  // the row group's first row
   const uint t = gl_WorkGroupID.y;
@@ -310,8 +355,8 @@ void main() {
     // x block of the chunk's block start (Q8_0: one x block; K-quants: eight)
     const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
     [[unroll]] for (uint r = 0u; r < NR; ++r) {
-      uint row = min(row0 + r, p.n_out - 1u);
-      acc[r] += chunk_dot(0u, row * p.B + blk, c, x);
+      uint row = min(row0 + r, n_rows - 1u);
+      acc[r] += chunk_dot(ws, row * p.B + blk, c, x);
 #ifdef GLU
       acc_up[r] += chunk_dot(1u, row * p.B + blk, c, x);
 #endif
@@ -323,8 +368,8 @@ void main() {
   float res = 0.0;
 #ifndef EARLY_ROW_LOADS
   const uint row = wrow0 + tid;
-  const bool live = tid < RW && row < p.n_out;
-  const uint yi = p.y_off + t * p.y_stride + row;
+  const bool live = tid < RW && row < n_rows;
+  const uint yi = y_off + t * y_stride + row;
 #endif
 #ifdef GLU
   reduce_rows(acc, 0u);
@@ -344,10 +389,10 @@ void main() {
     if ((p.flags & 1u) != 0u) res += pre_bias;
     if ((p.flags & 2u) != 0u) res += pre_y;
 #else
-    if ((p.flags & 1u) != 0u) res += bias[row];
-    if ((p.flags & 2u) != 0u) res += y[yi];
+    if ((p.flags & 1u) != 0u) res += BIAS_AT(ws, row);
+    if ((p.flags & 2u) != 0u) res += Y_AT(ws, yi);
 #endif
-    y[yi] = res;
+    Y_AT(ws, yi) = res;
   }
 #endif
 #if defined(EARLY_ROW_LOADS)

@@ -45,6 +45,7 @@ foreach(t Q8_0 Q4_K Q6_K)
   list(APPEND PETREL_SHADER_VARIANTS
     "mul_mvq_${tl}|mul_mvq.comp|TYPE_${t}"
     "mul_mvq_glu_${tl}|mul_mvq.comp|TYPE_${t},GLU"
+    "mul_mvq_qkv_${tl}|mul_mvq.comp|TYPE_${t},QKV"
     "mul_mvqo_${tl}|mul_mvq.comp|TYPE_${t},QOUT"
     "mul_mvqo_glu_${tl}|mul_mvq.comp|TYPE_${t},GLU,QOUT"
     "mul_mvqox_${tl}|mul_mvq.comp|TYPE_${t},QOUT,XF32")

@@ -622,6 +622,72 @@ TEST(VulkanOps, MulMvqFromF32MatchesQuantizeThenMvq) {
   });
 }
 
+// mul_mvq_qkv (q, k and v in one dispatch) against three mul_mvq_q8 calls: the same bits,
+// with and without biases and v, at row counts that leave partial workgroups.
+TEST(VulkanOps, MulMvqQkvMatchesThreeMatvecs) {
+  REQUIRE_VULKAN();
+  if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
+  Ops& o = *ops();
+  std::mt19937 rng(43);
+  const int64_t n_q = 97, n_kv = 33;
+  const uint32_t n_tok = 3;
+  for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K})
+    for (int mode = 0; mode < 3; ++mode) {  // 0: q/k/v, 1: with biases, 2: q and k only
+      const int64_t n_in = t == Type::kQ8_0 ? 736 : 1280;
+      SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " mode " + std::to_string(mode));
+      HostWeight hq = random_weight(t, n_in, n_q, rng), hk = random_weight(t, n_in, n_kv, rng),
+                 hv = random_weight(t, n_in, n_kv, rng);
+      const GpuWeight gq = o.upload_weight(hq.view, "q"), gk = o.upload_weight(hk.view, "k"),
+                      gv = o.upload_weight(hv.view, "v");
+      auto x = random_vec(size_t(n_in) * n_tok, rng, 2.f);
+      Buffer* xb = dev(x, "x");
+      const Q8Act xq = o.alloc_q8(uint32_t(n_in) * n_tok, "x int8");
+      const std::vector<float> zq(size_t(n_q) * n_tok), zkv(size_t(n_kv) * n_tok);
+      Buffer* out[2][3];
+      for (auto& set : out) set[0] = dev(zq, "q"), set[1] = dev(zkv, "k"), set[2] = dev(zkv, "v");
+      Buffer* bias[3] = {nullptr, nullptr, nullptr};
+      if (mode == 1)
+        bias[0] = dev(random_vec(size_t(n_q), rng), "bq"), bias[1] = dev(random_vec(size_t(n_kv), rng), "bk"),
+        bias[2] = dev(random_vec(size_t(n_kv), rng), "bv");
+      const Buffer* const outs[3] = {out[0][0], out[0][1], out[0][2]};
+      const Buffer* const biases[3] = {bias[0], bias[1], bias[2]};
+      const GpuWeight* wv = mode == 2 ? nullptr : &gv;
+      ASSERT_TRUE(o.mvq_qkv_supported(gq, gk, wv, biases));
+      const uint32_t ni = uint32_t(n_in);
+      o.ctx().run_now([&](VkCommandBuffer cb) {
+        o.quantize_q8(cb, *xb, 0, ni, ni, n_tok, xq, nullptr, 0.f);
+        o.barrier(cb);
+        o.mul_mvq_qkv(cb, gq, gk, wv, xq, {nullptr, 0, ni, outs[0], 0, uint32_t(n_q), biases[0]}, outs,
+                      biases, n_tok, {});
+        const GpuWeight* ws[3] = {&gq, &gk, &gv};
+        for (int i = 0; i < (wv ? 3 : 2); ++i)
+          o.mul_mvq_q8(cb, *ws[i], xq, {nullptr, 0, ni, out[1][i], 0, uint32_t(ws[i]->n_out), bias[i]}, n_tok);
+      });
+      for (int i = 0; i < 3; ++i) {
+        const size_t n = (i == 0 ? zq : zkv).size();
+        if (i == 2 && !wv) EXPECT_EQ(fetch(*out[0][2], n), zkv) << "v untouched";
+        else EXPECT_EQ(fetch(*out[0][i], n), fetch(*out[1][i], n)) << "weight " << i;
+      }
+    }
+  // refused: k and v of different types, biases on some only
+  std::mt19937 r2(7);
+  HostWeight a = random_weight(Type::kQ4_K, 256, 64, r2), b = random_weight(Type::kQ6_K, 256, 32, r2),
+             c = random_weight(Type::kQ4_K, 256, 32, r2);
+  const GpuWeight ga = o.upload_weight(a.view, "a"), gb = o.upload_weight(b.view, "b"),
+                  gc = o.upload_weight(c.view, "c");
+  Buffer* bb = o.mem().device_buffer(64 * 4, "bias");
+  const Buffer* const none[3] = {nullptr, nullptr, nullptr};
+  const Buffer* const some[3] = {bb, nullptr, nullptr};
+  EXPECT_FALSE(o.mvq_qkv_supported(ga, gc, &gb, none));
+  EXPECT_TRUE(o.mvq_qkv_supported(ga, gc, &gc, none));
+  EXPECT_FALSE(o.mvq_qkv_supported(ga, gc, &gc, some));
+  const Q8Act xq = o.alloc_q8(256, "x int8");
+  const Buffer* const outs[3] = {bb, bb, bb};
+  o.ctx().run_now([&](VkCommandBuffer cb) {
+    EXPECT_THROW(o.mul_mvq_qkv(cb, ga, gc, &gb, xq, {nullptr, 0, 256, bb, 0, 64}, outs, none, 1, {}), Error);
+  });
+}
+
 TEST(VulkanOps, GetRowsEveryType) {
   REQUIRE_VULKAN();
   std::mt19937 rng(5);

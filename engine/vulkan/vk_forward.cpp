@@ -285,9 +285,23 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     if (q8_qkv(L)) {
       if (!x_ready) quantize(*x_, n_embd, xq_, L.attn_norm);
       const MvqIo in{x_ready, eps};
-      o.mul_mvq_q8(cb, L.wq, xq_, {nullptr, 0, n_embd, q_, 0, q_dim, L.bq}, n, in);
-      o.mul_mvq_q8(cb, L.wk, xq_, {nullptr, 0, n_embd, k_, 0, kv_dim, L.bk}, n, in);
-      o.mul_mvq_q8(cb, L.wv, xq_, {nullptr, 0, n_embd, v_, 0, kv_dim, L.bv}, n, in);
+      const MatArgs q_args{nullptr, 0, n_embd, q_, 0, q_dim, L.bq};
+      const Buffer* const outs[3] = {q_, k_, v_};
+      const Buffer* const biases[3] = {L.bq, L.bk, L.bv};
+      // one dispatch for the three where their types agree (Tuning::mvq_qkv); where only
+      // q's and k's do (Q4_K_M's Q6_K v layers), one for q and k and one for v
+      const bool qkv1 = o.pipes().tuning().mvq_qkv;
+      if (qkv1 && o.mvq_qkv_supported(L.wq, L.wk, &L.wv, biases)) {
+        o.mul_mvq_qkv(cb, L.wq, L.wk, &L.wv, xq_, q_args, outs, biases, n, in);
+      } else {
+        if (qkv1 && o.mvq_qkv_supported(L.wq, L.wk, nullptr, biases)) {
+          o.mul_mvq_qkv(cb, L.wq, L.wk, nullptr, xq_, q_args, outs, biases, n, in);
+        } else {
+          o.mul_mvq_q8(cb, L.wq, xq_, q_args, n, in);
+          o.mul_mvq_q8(cb, L.wk, xq_, {nullptr, 0, n_embd, k_, 0, kv_dim, L.bk}, n, in);
+        }
+        o.mul_mvq_q8(cb, L.wv, xq_, {nullptr, 0, n_embd, v_, 0, kv_dim, L.bv}, n, in);
+      }
     } else {
       o.rms_norm(cb, *x_, 0, *L.attn_norm, *h_, 0, n, n_embd, eps);  // h [n, n_embd]
       o.barrier(cb);

@@ -230,6 +230,52 @@ void Ops::mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWei
   mvq_dispatch(cb, gate, &up, &x, plain, n_tokens, io);
 }
 
+bool Ops::mvq_qkv_supported(const GpuWeight& wq, const GpuWeight& wk, const GpuWeight* wv,
+                            const Buffer* const bias[3]) const {
+  const int n = wv ? 3 : 2;
+  for (int i = 1; i < n; ++i)
+    if ((bias[i] != nullptr) != (bias[0] != nullptr)) return false;  // one flag for all
+  return mvq_supported(wq) && mvq_supported(wk) && wk.type == wq.type && wk.n_in == wq.n_in &&
+         (!wv || (wv->type == wk.type && wv->n_in == wk.n_in && wv->n_out == wk.n_out));
+}
+
+void Ops::mul_mvq_qkv(VkCommandBuffer cb, const GpuWeight& wq, const GpuWeight& wk,
+                      const GpuWeight* wv, const Q8Act& x, const MatArgs& a,
+                      const Buffer* const out[3], const Buffer* const bias[3],
+                      uint32_t n_tokens, const MvqIo& io) {
+  if (!mvq_qkv_supported(wq, wk, wv, bias) || io.out)
+    throw Error(std::string("Vulkan: mul_mvq_qkv needs q, k (and v) of one int8-matvec type and ") +
+                "row length, k and v of one shape, biases on all or none, no quantized output (" +
+                type_suffix(wq.type) + " / " + type_suffix(wk.type) +
+                (wv ? std::string(" / ") + type_suffix(wv->type) : std::string()) + ")");
+  const uint64_t x_end = uint64_t(a.x_off) + uint64_t(a.x_stride) * (n_tokens - 1) + uint64_t(wq.n_in);
+  if ((a.x_off | a.x_stride) % 32 != 0 || x_end > x.capacity)
+    throw Error("Vulkan: mul_mvq_qkv x rows (x_off " + std::to_string(a.x_off) + ", x_stride " +
+                std::to_string(a.x_stride) + ") must start on blocks of 32 inside the " +
+                std::to_string(x.capacity) + " quantized elements");
+  const Pipeline& p = pipes_->get(std::string("mul_mvq_qkv_") + type_suffix(wq.type));
+  MulMvPush mv;
+  MatArgs qa = a;
+  qa.x = x.buf;
+  qa.bias = bias[0];
+  qa.accumulate = false;
+  mat_push(wq, qa, &mv);
+  const uint32_t flags = mv.flags | (io.x_rms ? 16u : 0u);
+  const uint32_t kv_rows = uint32_t(wk.n_out);
+  MulMvqkvPush pc{{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride, mv.y_off,
+                   mv.y_stride, flags, x.ds_off(), x.ps_off(), 0u, 0u, io.eps},
+                  kv_rows, wk.layout.off1, wk.layout.off2, kv_rows, wv ? 3u : 2u};
+  const GpuWeight& w2 = wv ? *wv : wk;
+  std::vector<BufRef> bufs{{wq.buf}, {wk.buf}, {w2.buf}, {x.buf}};
+  for (int i = 0; i < 3; ++i) bufs.push_back({out[i] && (wv || i < 2) ? out[i] : out[1]});
+  for (int i = 0; i < 3; ++i) bufs.push_back({bias[0] && (wv || i < 2) ? bias[i] : dummy_});
+  const uint32_t rows = p.spec[1];
+  const uint64_t groups = (wq.n_out + rows - 1) / rows + (wv ? 2 : 1) * ((kv_rows + rows - 1) / rows);
+  uint32_t gx, gz;
+  grid_rows(uint32_t(groups), &gx, &gz);
+  pipes_->dispatch(cb, p, bufs, &pc, gx, n_tokens, gz);
+}
+
 void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
                        const Q8Act* xq, const MatArgs& a, uint32_t n_tokens, const MvqIo& io) {
   if (!mvq_supported(w))

@@ -131,6 +131,16 @@ class Ops {
   // y[t] = silu(Wg x[t]) * (Wu x[t]), x as in mul_mvq_q8.
   void mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWeight& up,
                       const Q8Act& x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io = {});
+  // q, k and v of one layer in one dispatch (mul_mvq_qkv): out[i][t] = W_i x[t] (+ bias[i])
+  // for the weights {wq, wk, wv}, x as in mul_mvq_q8 at a.x_off / a.x_stride; q's rows at
+  // a.y_off + t * a.y_stride of out[0], k's and v's at t * wk.n_out of out[1] / out[2].
+  // wv null: q and k only. Needs mvq_qkv_supported.
+  bool mvq_qkv_supported(const GpuWeight& wq, const GpuWeight& wk, const GpuWeight* wv,
+                         const Buffer* const bias[3]) const;
+  void mul_mvq_qkv(VkCommandBuffer cb, const GpuWeight& wq, const GpuWeight& wk,
+                   const GpuWeight* wv, const Q8Act& x, const MatArgs& a,
+                   const Buffer* const out[3], const Buffer* const bias[3], uint32_t n_tokens,
+                   const MvqIo& io);
   // y[t] = W x[t] with the tiled matrix-matrix shader.
   void mul_mm(VkCommandBuffer cb, const GpuWeight& w, const MatArgs& a, uint32_t n_tokens);
   // Whether the device runs mul_mm_cm (cooperative matrices, DeviceCaps::coopmat).

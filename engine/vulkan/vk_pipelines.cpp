@@ -29,6 +29,7 @@ const Row kTable[] = {
     {"mul_mv_glu", true, {2, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     {"mul_mvq", true, {1, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
     {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
+    {"mul_mvq_qkv", true, {3, 1, 3, 3}, sizeof(MulMvqkvPush), {Spec::kMvqWg, Spec::kMvqRows}},
     {"mul_mvqo", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
     {"mul_mvqox", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),

@@ -25,6 +25,11 @@ struct MulMvqPush {
       o_ds_off, o_ps_off;
   float eps;
 };
+// mul_mvq_qkv: MulMvqPush (weight 0) then weights 1 and 2 (shaders/mul_mvq.comp, QKV)
+struct MulMvqkvPush {
+  MulMvqPush q;
+  uint32_t kv_rows, kv_off1, kv_off2, kv_y_stride, n_w;
+};
 struct QuantizeQ8Push {
   uint32_t n, x_off, x_stride, ds_off, flags;
   float eps;
@@ -99,6 +104,9 @@ struct Tuning {
   // gate/up that does not quantize its output) quantizes it itself (Ops::mul_mvq_f32x)
   // instead of a quantize_q8 stage before it
   bool mvq_f32x = true;
+  // Backend: q, k and v of one type in one dispatch (Ops::mul_mvq_qkv; Q4_K_M's layers
+  // whose v is Q6_K: q and k in one)
+  bool mvq_qkv = true;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
   // Diagnostic only, results are wrong: Ops::barrier records nothing (outside profiles),
   // so dependent stages overlap; bench_vulkan --mvqo nobarrier times the upper bound of
