@@ -28,7 +28,7 @@
 // Variant QKV (W_COUNT 3): q, k and v of one type and row length in one dispatch; weight
 // w (binding 0 element w) writes binding 2 element w and adds binding 3 element w (flags
 // & 1). Weight 0 has n_out rows (off1, off2, y_off, y_stride as above), weights 1 and 2
-// kv_rows each (kv_off1, kv_off2, y_off 0, kv_y_stride); n_w 2 leaves weight 2 out. The
+// kv_rows each (kv_off1, kv_off2, y_off 0, y_stride kv_rows); n_w 2 leaves weight 2 out. The
 // grid covers ceil(n_out / NR) + (n_w - 1) ceil(kv_rows / NR) workgroups, in that order.
 // Variant XF32: x arrives as f32 (binding 1, x_off/x_stride in floats, multiples of 4;
 // n_in <= XF32_MAX); each workgroup first quantizes its token's row into shared memory
@@ -98,7 +98,7 @@ layout(push_constant) uniform Push {
       o_ds_off, o_ps_off;
   float eps;
 #ifdef QKV
-  uint kv_rows, kv_off1, kv_off2, kv_y_stride, n_w;
+  uint kv_rows, kv_off1, kv_off2, n_w;
 #endif
 } p;
 
@@ -290,7 +290,7 @@ void main() {
     wg_index %= gkv;
     n_rows = p.kv_rows;
     y_off = 0u;
-    y_stride = p.kv_y_stride;
+    y_stride = p.kv_rows;
     if (ws >= p.n_w) return;
   }
 #else

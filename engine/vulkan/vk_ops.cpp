@@ -230,6 +230,21 @@ void Ops::mul_mvq_glu_q8(VkCommandBuffer cb, const GpuWeight& gate, const GpuWei
   mvq_dispatch(cb, gate, &up, &x, plain, n_tokens, io);
 }
 
+void Ops::check_q8_rows(const char* op, int64_t n_in, const Q8Act& x, const MatArgs& a,
+                        uint32_t n_tokens) {
+  const uint64_t x_end = uint64_t(a.x_off) + uint64_t(a.x_stride) * (n_tokens - 1) + uint64_t(n_in);
+  if ((a.x_off | a.x_stride) % 32 != 0 || x_end > x.capacity)
+    throw Error(std::string("Vulkan: ") + op + " x rows (x_off " + std::to_string(a.x_off) +
+                ", x_stride " + std::to_string(a.x_stride) + ") must start on blocks of 32 inside the " +
+                std::to_string(x.capacity) + " quantized elements");
+}
+
+MulMvqPush Ops::mvq_push(const MulMvPush& mv, uint32_t flags, const Q8Act* xq, const MvqIo& io) {
+  return {mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride, mv.y_off, mv.y_stride,
+          flags, xq ? xq->ds_off() : 0u, xq ? xq->ps_off() : 0u,
+          io.out ? io.out->ds_off() : 0u, io.out ? io.out->ps_off() : 0u, io.eps};
+}
+
 bool Ops::mvq_qkv_supported(const GpuWeight& wq, const GpuWeight& wk, const GpuWeight* wv,
                             const Buffer* const bias[3]) const {
   const int n = wv ? 3 : 2;
@@ -248,11 +263,10 @@ void Ops::mul_mvq_qkv(VkCommandBuffer cb, const GpuWeight& wq, const GpuWeight& 
                 "row length, k and v of one shape, biases on all or none, no quantized output (" +
                 type_suffix(wq.type) + " / " + type_suffix(wk.type) +
                 (wv ? std::string(" / ") + type_suffix(wv->type) : std::string()) + ")");
-  const uint64_t x_end = uint64_t(a.x_off) + uint64_t(a.x_stride) * (n_tokens - 1) + uint64_t(wq.n_in);
-  if ((a.x_off | a.x_stride) % 32 != 0 || x_end > x.capacity)
-    throw Error("Vulkan: mul_mvq_qkv x rows (x_off " + std::to_string(a.x_off) + ", x_stride " +
-                std::to_string(a.x_stride) + ") must start on blocks of 32 inside the " +
-                std::to_string(x.capacity) + " quantized elements");
+  check_q8_rows("mul_mvq_qkv", wq.n_in, x, a, n_tokens);
+  const uint32_t n_w = wv ? 3 : 2;
+  for (uint32_t i = 0; i < n_w; ++i)
+    if (!out[i]) throw Error("Vulkan: mul_mvq_qkv has no output buffer for weight " + std::to_string(i));
   const Pipeline& p = pipes_->get(std::string("mul_mvq_qkv_") + type_suffix(wq.type));
   MulMvPush mv;
   MatArgs qa = a;
@@ -262,15 +276,14 @@ void Ops::mul_mvq_qkv(VkCommandBuffer cb, const GpuWeight& wq, const GpuWeight& 
   mat_push(wq, qa, &mv);
   const uint32_t flags = mv.flags | (io.x_rms ? 16u : 0u);
   const uint32_t kv_rows = uint32_t(wk.n_out);
-  MulMvqkvPush pc{{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride, mv.y_off,
-                   mv.y_stride, flags, x.ds_off(), x.ps_off(), 0u, 0u, io.eps},
-                  kv_rows, wk.layout.off1, wk.layout.off2, kv_rows, wv ? 3u : 2u};
+  const MulMvqkvPush pc{mvq_push(mv, flags, &x, io), kv_rows, wk.layout.off1, wk.layout.off2, n_w};
+  // without v, its slots repeat k's buffers (the shader leaves weight 2 out)
   const GpuWeight& w2 = wv ? *wv : wk;
   std::vector<BufRef> bufs{{wq.buf}, {wk.buf}, {w2.buf}, {x.buf}};
-  for (int i = 0; i < 3; ++i) bufs.push_back({out[i] && (wv || i < 2) ? out[i] : out[1]});
-  for (int i = 0; i < 3; ++i) bufs.push_back({bias[0] && (wv || i < 2) ? bias[i] : dummy_});
+  for (uint32_t i = 0; i < 3; ++i) bufs.push_back({out[i < n_w ? i : 1]});
+  for (uint32_t i = 0; i < 3; ++i) bufs.push_back({bias[0] && i < n_w ? bias[i] : dummy_});
   const uint32_t rows = p.spec[1];
-  const uint64_t groups = (wq.n_out + rows - 1) / rows + (wv ? 2 : 1) * ((kv_rows + rows - 1) / rows);
+  const uint64_t groups = (wq.n_out + rows - 1) / rows + (n_w - 1) * ((kv_rows + rows - 1) / rows);
   uint32_t gx, gz;
   grid_rows(uint32_t(groups), &gx, &gz);
   pipes_->dispatch(cb, p, bufs, &pc, gx, n_tokens, gz);
@@ -283,10 +296,7 @@ void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* 
                 " weight of row length " + std::to_string(w.n_in) +
                 (ctx_->caps.integer_dot ? "" : " (device lacks integer dot products)"));
   const uint64_t x_end = uint64_t(a.x_off) + uint64_t(a.x_stride) * (n_tokens - 1) + uint64_t(w.n_in);
-  if (xq && ((a.x_off | a.x_stride) % 32 != 0 || x_end > xq->capacity))
-    throw Error("Vulkan: mul_mvq x rows (x_off " + std::to_string(a.x_off) + ", x_stride " +
-                std::to_string(a.x_stride) + ") must start on blocks of 32 inside the " +
-                std::to_string(xq->capacity) + " quantized elements");
+  if (xq) check_q8_rows("mul_mvq", w.n_in, *xq, a, n_tokens);
   if (!xq && x_end * 4 > a.x->size)
     throw Error("Vulkan: mul_mvq f32 x rows end at float " + std::to_string(x_end) +
                 ", past the buffer's " + std::to_string(a.x->size / 4));
@@ -310,9 +320,7 @@ void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* 
   if (xq) qa.x = xq->buf;
   mat_push(w, qa, &mv);
   const uint32_t flags = mv.flags | (io.out && io.out_norm ? 8u : 0u) | (io.x_rms ? 16u : 0u);
-  MulMvqPush pc{mv.n_in, mv.n_out, mv.B, mv.off1, mv.off2, mv.x_off, mv.x_stride,
-                mv.y_off, mv.y_stride, flags, xq ? xq->ds_off() : 0u, xq ? xq->ps_off() : 0u,
-                io.out ? io.out->ds_off() : 0u, io.out ? io.out->ps_off() : 0u, io.eps};
+  const MulMvqPush pc = mvq_push(mv, flags, xq, io);
   std::vector<BufRef> bufs = mat_bufs(w, up, qa);
   if (io.out) {
     bufs.push_back({io.out->buf});

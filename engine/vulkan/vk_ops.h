@@ -248,6 +248,13 @@ class Ops {
   void mat_push(const GpuWeight& w, const MatArgs& a, MulMvPush* p) const;
   std::vector<BufRef> mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const;
   void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
+  // Throws unless the quantized x rows of a (x_off, x_stride, n_in long) start on blocks of
+  // 32 inside x; `op` names the caller in the message.
+  static void check_q8_rows(const char* op, int64_t n_in, const Q8Act& x, const MatArgs& a,
+                            uint32_t n_tokens);
+  // The int8 matvec's push constants: mv, then x's (xq) and the output's scale offsets.
+  static MulMvqPush mvq_push(const MulMvPush& mv, uint32_t flags, const Q8Act* xq,
+                             const MvqIo& io);
   // x: the quantized rows; null: f32 rows at a.x (mul_mvq_f32x)
   void mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* up,
                     const Q8Act* x, const MatArgs& a, uint32_t n_tokens, const MvqIo& io);

@@ -28,7 +28,7 @@ struct MulMvqPush {
 // mul_mvq_qkv: MulMvqPush (weight 0) then weights 1 and 2 (shaders/mul_mvq.comp, QKV)
 struct MulMvqkvPush {
   MulMvqPush q;
-  uint32_t kv_rows, kv_off1, kv_off2, kv_y_stride, n_w;
+  uint32_t kv_rows, kv_off1, kv_off2, n_w;
 };
 struct QuantizeQ8Push {
   uint32_t n, x_off, x_stride, ds_off, flags;
