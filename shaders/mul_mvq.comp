@@ -57,6 +57,8 @@ layout(constant_id = 2) const uint NG = 16;
 #else
 const uint NG = 1u;
 #endif
+// chunks a thread loads before using any (Tuning::mvq_unroll / mvqo_unroll)
+layout(constant_id = 3) const uint UNR = 1;
 layout(local_size_x_id = 0) in;
 const uint GT = WG / NG;  // threads per row group
 const uint RW = NR * NG;  // rows per workgroup
@@ -176,24 +178,62 @@ XChunk load_x(uint qb, uint db, uint b, uint c) {
   return x;
 }
 
-// dot of chunk c of block blk of weight w with the x values x.
-float chunk_dot(uint w, uint blk, uint c, XChunk x) {
+// The weight data of chunk c of block blk of weight w, loaded apart from its use so that a
+// thread can have the loads of UNR chunks in flight at once.
+struct WChunk {
 #if defined(TYPE_Q8_0)
-  int s = dot16(w4[w].v[blk * 2u + c], x.qlo);
-  return half_at(w, OFF1(w), blk) * x.dlo.x * float(s);
+  uvec4 q;
+  float d;
 #elif defined(TYPE_Q4_K)
-  uvec4 meta = w4[w].v[blk * 9u];
-  uvec4 q = w4[w].v[blk * 9u + 1u + 2u * c], q2 = w4[w].v[blk * 9u + 2u + 2u * c];
+  uvec4 meta, q, q2;
+#elif defined(TYPE_Q6_K)
+  uvec4 ql, qh;
+  uvec2 sc;  // the scale words holding scales is and is + 4 (is below)
+  float d;
+#endif
+};
+
+WChunk load_w(uint w, uint blk, uint c) {
+  WChunk k;
+#if defined(TYPE_Q8_0)
+  k.q = w4[w].v[blk * 2u + c];
+  k.d = half_at(w, OFF1(w), blk);
+#elif defined(TYPE_Q4_K)
+  k.meta = w4[w].v[blk * 9u];
+  k.q = w4[w].v[blk * 9u + 1u + 2u * c];
+  k.q2 = w4[w].v[blk * 9u + 2u + 2u * c];
+#elif defined(TYPE_Q6_K)
+  const uint n = c / 4u, L = 16u * (c % 4u), qd0 = L / 32u, l = L % 32u;
+  k.ql = w4[w].v[blk * 12u + c];
+  k.qh = w4[w].v[blk * 12u + 8u + 2u * n + l / 16u];
+  const uint is = 8u * n + l / 16u + 2u * qd0;
+  k.sc = uvec2(w1[w].v[OFF1(w) + 4u * blk + is / 4u], w1[w].v[OFF1(w) + 4u * blk + is / 4u + 1u]);
+  k.d = half_at(w, OFF2(w), blk);
+#endif
+  return k;
+}
+
+#if defined(TYPE_Q6_K)
+// Signed byte b (0..3) of a scale word.
+float q6_scale_byte(uint word, uint b) { return float(int(word << (24u - b * 8u)) >> 24); }
+#endif
+
+// dot of chunk c (weight data k) with the x values x.
+float chunk_dot(WChunk k, uint c, XChunk x) {
+#if defined(TYPE_Q8_0)
+  int s = dot16(k.q, x.qlo);
+  return k.d * x.dlo.x * float(s);
+#elif defined(TYPE_Q4_K)
+  uvec4 q = k.q, q2 = k.q2;
   int dlo = dot16(q & 0x0F0F0F0Fu, x.qlo) + dot16(q2 & 0x0F0F0F0Fu, x.qlo2);
   int dhi = dot16((q >> 4) & 0x0F0F0F0Fu, x.qhi) + dot16((q2 >> 4) & 0x0F0F0F0Fu, x.qhi2);
-  vec2 dm = unpackHalf2x16(meta.x);
-  vec4 sm = kscale_min_pair(meta, 2u * c);
+  vec2 dm = unpackHalf2x16(k.meta.x);
+  vec4 sm = kscale_min_pair(k.meta, 2u * c);
   return dm.x * (sm.x * x.dlo.x * float(dlo) + sm.z * x.dhi.x * float(dhi)) -
          dm.y * (sm.y * x.dlo.y + sm.w * x.dhi.y);
 #elif defined(TYPE_Q6_K)
   const uint n = c / 4u, L = 16u * (c % 4u), qd0 = L / 32u, l = L % 32u;
-  uvec4 ql = w4[w].v[blk * 12u + c];
-  uvec4 qh = w4[w].v[blk * 12u + 8u + 2u * n + l / 16u];
+  uvec4 ql = k.ql, qh = k.qh;
   uvec4 lo = (ql & 0x0F0F0F0Fu) | (((qh >> (2u * qd0)) & 0x03030303u) << 4);
   uvec4 hi = ((ql >> 4) & 0x0F0F0F0Fu) | (((qh >> (2u * qd0 + 4u)) & 0x03030303u) << 4);
   // q - 32 per byte without borrows: ((q | 0x80) - 0x20) ^ 0x80
@@ -201,10 +241,9 @@ float chunk_dot(uint w, uint blk, uint c, XChunk x) {
   hi = ((hi | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
   int dlo = dot16(lo, x.qlo);
   int dhi = dot16(hi, x.qhi);
-  uvec4 sc = w4[w].v[OFF1(w) / 4u + blk];
   const uint is = 8u * n + l / 16u + 2u * qd0;
-  return half_at(w, OFF2(w), blk) * (q6_scale(sc, is) * x.dlo.x * float(dlo) +
-                                    q6_scale(sc, is + 4u) * x.dhi.x * float(dhi));
+  return k.d * (q6_scale_byte(k.sc.x, is % 4u) * x.dlo.x * float(dlo) +
+                q6_scale_byte(k.sc.y, is % 4u) * x.dhi.x * float(dhi));
 #endif
 }
 
@@ -350,16 +389,54 @@ void main() {
     acc_up[r] = 0.0;
 #endif
   }
-  for (uint ch = gt; ch < n_chunks; ch += GT) {
-    const uint blk = ch / CPB, c = ch % CPB;
-    // x block of the chunk's block start (Q8_0: one x block; K-quants: eight)
-    const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
-    [[unroll]] for (uint r = 0u; r < NR; ++r) {
-      uint row = min(row0 + r, n_rows - 1u);
-      acc[r] += chunk_dot(ws, row * p.B + blk, c, x);
 #ifdef GLU
-      acc_up[r] += chunk_dot(1u, row * p.B + blk, c, x);
+  // gate/up one chunk a round: each row's products follow its loads (all NR rows' loads of
+  // both weights first took more registers than the 4 workgroups an SM of mul_mvqo_glu_q4_k
+  // have on the H100: 955 -> 1013 us a token)
+  if (UNR == 1u) {
+    for (uint ch = gt; ch < n_chunks; ch += GT) {
+      const uint blk = ch / CPB, c = ch % CPB;
+      const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
+      [[unroll]] for (uint r = 0u; r < NR; ++r) {
+        const uint row = min(row0 + r, n_rows - 1u);
+        acc[r] += chunk_dot(load_w(ws, row * p.B + blk, c), c, x);
+        acc_up[r] += chunk_dot(load_w(1u, row * p.B + blk, c), c, x);
+      }
+    }
+  } else
 #endif
+  // UNR chunks a round: every load of the round is issued before any product, so a thread
+  // has UNR chunks' loads in flight (a chunk past the row repeats ch0 and adds nothing)
+  for (uint ch0 = gt; ch0 < n_chunks; ch0 += UNR * GT) {
+    XChunk xu[UNR];
+    WChunk wu[UNR * NR];
+#ifdef GLU
+    WChunk wup[UNR * NR];
+#endif
+    [[unroll]] for (uint u = 0u; u < UNR; ++u) {
+      const uint ch = ch0 + u * GT < n_chunks ? ch0 + u * GT : ch0;
+      const uint blk = ch / CPB, c = ch % CPB;
+      // x block of the chunk's block start (Q8_0: one x block; K-quants: eight)
+      xu[u] = load_x(qb, db, blk * (QK / 32u), c);
+      [[unroll]] for (uint r = 0u; r < NR; ++r) {
+        const uint row = min(row0 + r, n_rows - 1u);
+        wu[u * NR + r] = load_w(ws, row * p.B + blk, c);
+#ifdef GLU
+        wup[u * NR + r] = load_w(1u, row * p.B + blk, c);
+#endif
+      }
+    }
+    [[unroll]] for (uint u = 0u; u < UNR; ++u) {
+      const bool in_row = ch0 + u * GT < n_chunks;
+      const uint c = (in_row ? ch0 + u * GT : ch0) % CPB;
+      [[unroll]] for (uint r = 0u; r < NR; ++r) {
+        const float d = chunk_dot(wu[u * NR + r], c, xu[u]);
+        acc[r] += in_row ? d : 0.0;
+#ifdef GLU
+        const float du = chunk_dot(wup[u * NR + r], c, xu[u]);
+        acc_up[r] += in_row ? du : 0.0;
+#endif
+      }
     }
   }
   // every subgroup sums the whole x row's squares itself (no barrier needed)

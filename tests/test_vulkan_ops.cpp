@@ -622,6 +622,67 @@ TEST(VulkanOps, MulMvqFromF32MatchesQuantizeThenMvq) {
   });
 }
 
+// Tuning::mvq_unroll / mvqo_unroll (UNR chunks' loads in flight a thread) only reorder the
+// loads: plain, gate/up and quantized-output matvecs give the same bits as one chunk a round,
+// at row lengths that leave a round part-filled.
+TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
+  REQUIRE_VULKAN();
+  if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
+  std::mt19937 rng(47);
+  const int64_t n_out = 64;
+  const uint32_t n_tok = 2;
+  auto run = [&](Ops& o, const HostWeight& w, const HostWeight& wu, const std::vector<float>& x,
+                 int64_t n_in, int mode) {
+    const GpuWeight g = o.upload_weight(w.view, "w"), gu = o.upload_weight(wu.view, "up");
+    Buffer* xb = o.upload_f32(x.data(), x.size(), "x");
+    Buffer* yb = o.mem().device_buffer(size_t(n_out) * n_tok * 4, "y");
+    const Q8Act xq = o.alloc_q8(uint32_t(n_in) * n_tok, "x int8");
+    const Q8Act yq = o.alloc_q8(uint32_t(n_out) * n_tok, "y int8");
+    const MatArgs a{nullptr, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)};
+    MvqIo io;
+    if (mode == 2) io.out = &yq;
+    o.ctx().run_now([&](VkCommandBuffer cb) {
+      o.quantize_q8(cb, *xb, 0, uint32_t(n_in), uint32_t(n_in), n_tok, xq, nullptr, 0.f);
+      o.barrier(cb);
+      if (mode == 1)
+        o.mul_mvq_glu_q8(cb, g, gu, xq, a, n_tok);
+      else
+        o.mul_mvq_q8(cb, g, xq, a, n_tok, io);
+    });
+    std::vector<float> y(size_t(n_out) * n_tok);
+    o.mem().download(*yb, 0, y.data(), y.size() * 4);
+    if (mode == 2) {  // and the quantized rows
+      std::vector<uint8_t> q(size_t(n_out) * n_tok);
+      o.mem().download(*yq.buf, 0, q.data(), q.size());
+      for (uint8_t b : q) y.push_back(float(b));
+    }
+    return y;
+  };
+  auto tuning = [&](uint32_t unr) {
+    Tuning tu = Ops::default_tuning(ops()->ctx().caps);
+    for (auto* sh : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) sh->unroll = sh->o_unroll = unr;
+    return tu;
+  };
+  const Tuning t1 = tuning(1);
+  Ops one(0, &t1);
+  for (uint32_t unr : {2u, 3u}) {
+    const Tuning tu = tuning(unr);
+    Ops alt(0, &tu);
+    for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K})
+      for (int mode = 0; mode < 3; ++mode) {  // 0 plain, 1 gate/up, 2 quantized output
+        if (mode == 2 && !one.mvqo_supported(one.upload_weight(
+                             random_weight(t, 256, n_out, rng).view, "probe")))
+          continue;
+        const int64_t n_in = t == Type::kQ8_0 ? 736 : 1280;
+        SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " mode " + std::to_string(mode) +
+                     " unroll " + std::to_string(unr));
+        HostWeight w = random_weight(t, n_in, n_out, rng), wu = random_weight(t, n_in, n_out, rng);
+        auto x = random_vec(size_t(n_in) * n_tok, rng, 2.f);
+        EXPECT_EQ(run(alt, w, wu, x, n_in, mode), run(one, w, wu, x, n_in, mode));
+      }
+  }
+}
+
 // mul_mvq_qkv (q, k and v in one dispatch) against three mul_mvq_q8 calls: the same bits,
 // with and without biases and v, at row counts that leave partial workgroups.
 TEST(VulkanOps, MulMvqQkvMatchesThreeMatvecs) {

@@ -57,10 +57,15 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // down quantizes g itself (mul_mvqox) rather than in a stage of its own (tg128 t/s,
   // medians of three bench_vulkan --mvqo default,32/1/1 pairs, plain against the old
   // 32/1/1: llama-8b 268.6 / 264.4, qwen2-7b 271.0 / 259.1)
+  // Two chunks' loads in flight a thread (MvqoShape::unroll, o_unroll) for q/k/v and wo
+  // of Q6_K and Q8_0 (H100 decode profile at position 128, us a token, one chunk | two:
+  // Q6_K q/k/v 488.1 | 448.6, wo 391.3 | 362.3; Q8_0 498.2 | 459.0, 412.0 | 397.7); not
+  // for Q4_K (q/k/v 175.1 | 197.8, wo + down 580.3 | 633.1) nor for gate/up and down, whose
+  // many rows keep enough loads in flight already (Q6_K 1274.8 | 1286.4 and 847.5 | 862.0)
   if (!cpu) {
-    t.mvqo_q4_k = {64, 2, 32, 4, 4};
-    t.mvqo_q6_k = {64, 2, 32, 0};
-    t.mvqo_q8_0 = {32, 1, 32, 0};
+    t.mvqo_q4_k = {64, 2, 32, 4, 4, 1, 1};
+    t.mvqo_q6_k = {64, 2, 32, 0, 0, 2, 2};
+    t.mvqo_q8_0 = {32, 1, 32, 0, 0, 2, 2};
   }
   t.wg_small = 64;
   // decode attention: a tile of 256 keys in one pass (fewer dependent load rounds)

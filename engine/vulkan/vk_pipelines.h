@@ -92,8 +92,12 @@ struct Tuning {
   // glu_max_per_sm: mul_mvqo_glu only while its workgroups (one per 32 rows) number at
   // most this many per SM (DeviceCaps::sm_count), i.e. run in one wave; beyond, gate/up
   // writes f32 and down quantizes it (mul_mvq_f32x). 0: no limit.
+  // unroll: chunks of its row each thread of mul_mvq and mul_mvq_qkv (q/k/v, the output)
+  // loads before using any; o_unroll: the same for mul_mvqo (wo, Q4_K down). Gate/up and
+  // mul_mvqox (down quantizing g) load one chunk at a time.
   struct MvqoShape {
     uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1, glu_max_per_sm = 0;
+    uint32_t unroll = 1, o_unroll = 1;
   };
   MvqoShape mvqo_q4_k, mvqo_q6_k, mvqo_q8_0;
   // The shape of a weight type (Q4_K unless q6_k or q8_0).
@@ -137,7 +141,7 @@ struct Pipeline {
   VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
   std::vector<uint32_t> bindings;  // descriptor count per binding
   uint32_t push_bytes = 0;
-  uint32_t spec[3] = {0, 0, 0};    // resolved specialization constants (ids 0, 1, 2)
+  uint32_t spec[4] = {0, 0, 0, 0};  // resolved specialization constants (ids 0 to 3)
 };
 
 class Pipelines {
