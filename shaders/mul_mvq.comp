@@ -57,7 +57,7 @@ layout(constant_id = 2) const uint NG = 16;
 #else
 const uint NG = 1u;
 #endif
-// chunks a thread loads before using any (Tuning::mvq_unroll / mvqo_unroll)
+// chunks a thread loads before using any (Tuning::MvqoShape::unroll, o_unroll)
 layout(constant_id = 3) const uint UNR = 1;
 layout(local_size_x_id = 0) in;
 const uint GT = WG / NG;  // threads per row group
@@ -178,6 +178,13 @@ XChunk load_x(uint qb, uint db, uint b, uint c) {
   return x;
 }
 
+#if defined(TYPE_Q6_K)
+// The scale of chunk c's low nibbles (is) within its block; its high nibbles' is is + 4.
+uint q6_chunk_scale(uint c) { return 8u * (c / 4u) + (c % 4u) % 2u + 2u * ((c % 4u) / 2u); }
+// Signed byte b (0..3) of a scale word.
+float q6_scale_byte(uint word, uint b) { return float(int(word << (24u - b * 8u)) >> 24); }
+#endif
+
 // The weight data of chunk c of block blk of weight w, loaded apart from its use so that a
 // thread can have the loads of UNR chunks in flight at once.
 struct WChunk {
@@ -188,7 +195,7 @@ struct WChunk {
   uvec4 meta, q, q2;
 #elif defined(TYPE_Q6_K)
   uvec4 ql, qh;
-  uvec2 sc;  // the scale words holding scales is and is + 4 (is below)
+  uvec2 sc;  // the scale words holding scales is and is + 4 (is: q6_chunk_scale)
   float d;
 #endif
 };
@@ -203,20 +210,15 @@ WChunk load_w(uint w, uint blk, uint c) {
   k.q = w4[w].v[blk * 9u + 1u + 2u * c];
   k.q2 = w4[w].v[blk * 9u + 2u + 2u * c];
 #elif defined(TYPE_Q6_K)
-  const uint n = c / 4u, L = 16u * (c % 4u), qd0 = L / 32u, l = L % 32u;
+  const uint n = c / 4u, l = 16u * (c % 4u) % 32u;
   k.ql = w4[w].v[blk * 12u + c];
   k.qh = w4[w].v[blk * 12u + 8u + 2u * n + l / 16u];
-  const uint is = 8u * n + l / 16u + 2u * qd0;
+  const uint is = q6_chunk_scale(c);
   k.sc = uvec2(w1[w].v[OFF1(w) + 4u * blk + is / 4u], w1[w].v[OFF1(w) + 4u * blk + is / 4u + 1u]);
   k.d = half_at(w, OFF2(w), blk);
 #endif
   return k;
 }
-
-#if defined(TYPE_Q6_K)
-// Signed byte b (0..3) of a scale word.
-float q6_scale_byte(uint word, uint b) { return float(int(word << (24u - b * 8u)) >> 24); }
-#endif
 
 // dot of chunk c (weight data k) with the x values x.
 float chunk_dot(WChunk k, uint c, XChunk x) {
@@ -232,7 +234,7 @@ float chunk_dot(WChunk k, uint c, XChunk x) {
   return dm.x * (sm.x * x.dlo.x * float(dlo) + sm.z * x.dhi.x * float(dhi)) -
          dm.y * (sm.y * x.dlo.y + sm.w * x.dhi.y);
 #elif defined(TYPE_Q6_K)
-  const uint n = c / 4u, L = 16u * (c % 4u), qd0 = L / 32u, l = L % 32u;
+  const uint qd0 = (c % 4u) / 2u;  // which 2-bit field of qh
   uvec4 ql = k.ql, qh = k.qh;
   uvec4 lo = (ql & 0x0F0F0F0Fu) | (((qh >> (2u * qd0)) & 0x03030303u) << 4);
   uvec4 hi = ((ql >> 4) & 0x0F0F0F0Fu) | (((qh >> (2u * qd0 + 4u)) & 0x03030303u) << 4);
@@ -241,7 +243,7 @@ float chunk_dot(WChunk k, uint c, XChunk x) {
   hi = ((hi | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
   int dlo = dot16(lo, x.qlo);
   int dhi = dot16(hi, x.qhi);
-  const uint is = 8u * n + l / 16u + 2u * qd0;
+  const uint is = q6_chunk_scale(c);
   return k.d * (q6_scale_byte(k.sc.x, is % 4u) * x.dlo.x * float(dlo) +
                 q6_scale_byte(k.sc.y, is % 4u) * x.dhi.x * float(dhi));
 #endif
@@ -390,29 +392,24 @@ void main() {
 #endif
   }
 #ifdef GLU
-  // gate/up one chunk a round: each row's products follow its loads (all NR rows' loads of
-  // both weights first took more registers than the 4 workgroups an SM of mul_mvqo_glu_q4_k
-  // have on the H100: 955 -> 1013 us a token)
-  if (UNR == 1u) {
-    for (uint ch = gt; ch < n_chunks; ch += GT) {
-      const uint blk = ch / CPB, c = ch % CPB;
-      const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
-      [[unroll]] for (uint r = 0u; r < NR; ++r) {
-        const uint row = min(row0 + r, n_rows - 1u);
-        acc[r] += chunk_dot(load_w(ws, row * p.B + blk, c), c, x);
-        acc_up[r] += chunk_dot(load_w(1u, row * p.B + blk, c), c, x);
-      }
+  // gate/up one chunk a round (UNR is 1): each row's products follow its loads (all NR
+  // rows' loads of both weights first took more registers than the 4 workgroups an SM of
+  // mul_mvqo_glu_q4_k have on the H100: 955 -> 1013 us a token)
+  for (uint ch = gt; ch < n_chunks; ch += GT) {
+    const uint blk = ch / CPB, c = ch % CPB;
+    const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
+    [[unroll]] for (uint r = 0u; r < NR; ++r) {
+      const uint row = min(row0 + r, n_rows - 1u);
+      acc[r] += chunk_dot(load_w(0u, row * p.B + blk, c), c, x);
+      acc_up[r] += chunk_dot(load_w(1u, row * p.B + blk, c), c, x);
     }
-  } else
-#endif
+  }
+#else
   // UNR chunks a round: every load of the round is issued before any product, so a thread
   // has UNR chunks' loads in flight (a chunk past the row repeats ch0 and adds nothing)
   for (uint ch0 = gt; ch0 < n_chunks; ch0 += UNR * GT) {
     XChunk xu[UNR];
     WChunk wu[UNR * NR];
-#ifdef GLU
-    WChunk wup[UNR * NR];
-#endif
     [[unroll]] for (uint u = 0u; u < UNR; ++u) {
       const uint ch = ch0 + u * GT < n_chunks ? ch0 + u * GT : ch0;
       const uint blk = ch / CPB, c = ch % CPB;
@@ -421,9 +418,6 @@ void main() {
       [[unroll]] for (uint r = 0u; r < NR; ++r) {
         const uint row = min(row0 + r, n_rows - 1u);
         wu[u * NR + r] = load_w(ws, row * p.B + blk, c);
-#ifdef GLU
-        wup[u * NR + r] = load_w(1u, row * p.B + blk, c);
-#endif
       }
     }
     [[unroll]] for (uint u = 0u; u < UNR; ++u) {
@@ -432,13 +426,10 @@ void main() {
       [[unroll]] for (uint r = 0u; r < NR; ++r) {
         const float d = chunk_dot(wu[u * NR + r], c, xu[u]);
         acc[r] += in_row ? d : 0.0;
-#ifdef GLU
-        const float du = chunk_dot(wup[u * NR + r], c, xu[u]);
-        acc_up[r] += in_row ? du : 0.0;
-#endif
       }
     }
   }
+#endif
   // every subgroup sums the whole x row's squares itself (no barrier needed)
   const float x_scale = x_rms ? 1.0 / sqrt(subgroupAdd(x_ss) / float(p.n_in) + p.eps) : 1.0;
 

@@ -622,9 +622,9 @@ TEST(VulkanOps, MulMvqFromF32MatchesQuantizeThenMvq) {
   });
 }
 
-// Tuning::mvq_unroll / mvqo_unroll (UNR chunks' loads in flight a thread) only reorder the
+// MvqoShape::unroll / o_unroll (UNR chunks' loads in flight a thread) only reorder the
 // loads: plain, gate/up and quantized-output matvecs give the same bits as one chunk a round,
-// at row lengths that leave a round part-filled.
+// at row lengths that leave a round part-filled (gate/up always loads one chunk a round).
 TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
   REQUIRE_VULKAN();
   if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";

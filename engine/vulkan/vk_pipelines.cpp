@@ -11,8 +11,8 @@ namespace petrel::vk {
 namespace {
 
 enum class Spec {
-  kMvWg, kMvRows, kMvqWg, kMvqRows, kMvqoWg, kMvqoRows, kMvqoGroups, kMvqUnroll, kWgSmall, kWgLarge,
-  kAttnWg
+  kMvWg, kMvRows, kMvqWg, kMvqRows, kMvqoWg, kMvqoRows, kMvqoGroups, kMvqUnroll, kMvqoUnroll,
+  kWgSmall, kWgLarge, kAttnWg
 };
 
 struct Row {
@@ -29,19 +29,19 @@ const char* const kTypeSuffixes[] = {"f32",  "f16",  "bf16", "q4_0", "q4_1", "q5
 const Row kTable[] = {
     {"mul_mv", true, {1, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     {"mul_mv_glu", true, {2, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
-    // mul_mvq*: constant 2 (NG) exists only in the QOUT variants; the others ignore it
+    // mul_mvq*: constant 2 (NG) exists only in the QOUT variants, the others ignore it;
+    // constant 3 (UNR) left out is 1 (gate/up, mul_mvqox)
     {"mul_mvq", true, {1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
-    {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
+    {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
     {"mul_mvq_qkv", true, {3, 1, 3, 3}, sizeof(MulMvqkvPush),
      {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
     {"mul_mvqo", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kMvqoUnroll}},
     {"mul_mvqox", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
     {"mul_mvqo_glu", true, {2, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
     {"quantize_q8", false, {1, 1, 1}, sizeof(QuantizeQ8Push), {Spec::kWgLarge}},
     {"mul_mm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"mul_mm_cm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
@@ -98,16 +98,8 @@ uint32_t spec_value(Spec s, const Tuning& t, std::string_view name) {
     case Spec::kMvqoWg: return shape.second ? shape.first * (32 / shape.second) : 0;
     case Spec::kMvqoRows: return shape.second;
     case Spec::kMvqoGroups: return shape.second ? 32 / shape.second : 0;
-    case Spec::kMvqUnroll: {
-      const Tuning::MvqoShape& ts = t.mvqo(q6_k, q8_0);
-      const auto is = [&](const char* prefix) {
-        return name.rfind(prefix, 0) == 0 && name.size() == std::string_view(prefix).size() + 4;
-      };
-      const uint32_t u = is("mul_mvq_") || is("mul_mvq_qkv_") ? ts.unroll
-                         : is("mul_mvqo_")                     ? ts.o_unroll
-                                                               : 1;
-      return std::max<uint32_t>(1, u);
-    }
+    case Spec::kMvqUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).unroll);
+    case Spec::kMvqoUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).o_unroll);
     case Spec::kWgSmall: return t.wg_small;
     case Spec::kWgLarge: return t.wg_large;
     case Spec::kAttnWg: return t.attn_wg;
