@@ -4,7 +4,7 @@
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
-//                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],unroll:P/O,
+//                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],unroll:P/O[/G/X],
 //                        WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
@@ -16,8 +16,9 @@
 //           MvqoShape::glu_max_per_sm), "nobarrier" (a diagnostic with wrong results: no
 //           barriers between the stages, Tuning::no_barriers), "nobarrier:MASK" (the same for
 //           the decode layer boundaries of MASK only: 1 after q/k/v, 2 attention, 4 wo, 8
-//           gate/up, 16 down; Tuning::skip_barriers), "unroll:P/O" (every type's
-//           MvqoShape::unroll = P, o_unroll = O: chunks a thread loads at once) or
+//           gate/up, 16 down; Tuning::skip_barriers), "unroll:P/O[/G/X]" (every type's
+//           MvqoShape::unroll = P, o_unroll = O, glu_unroll = G, x_unroll = X, those two 1 when left
+//           out: chunks a thread loads at once) or
 //           mul_mvqo row groups of WG threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
@@ -83,10 +84,12 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
   } else if (variant.rfind("nobarrier:", 0) == 0) {
     tu.skip_barriers = uint32_t(std::stoul(variant.substr(10)));
   } else if (variant.rfind("unroll:", 0) == 0) {
-    uint32_t u = 0, uo = 0;
-    if (std::sscanf(variant.c_str() + 7, "%u/%u", &u, &uo) != 2)
-      throw std::runtime_error("--mvqo unroll:PLAIN/QOUT (chunks a thread loads at once)");
-    for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->unroll = u, s->o_unroll = uo;
+    uint32_t u = 0, uo = 0, ug = 1, ux = 1;
+    if (std::sscanf(variant.c_str() + 7, "%u/%u/%u/%u", &u, &uo, &ug, &ux) < 2)
+      throw std::runtime_error(
+          "--mvqo unroll:PLAIN/QOUT[/GLU/QOUTX] (chunks a thread loads at once)");
+    for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0})
+      s->unroll = u, s->o_unroll = uo, s->glu_unroll = ug, s->x_unroll = ux;
   } else if (variant == "onewave") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->glu_max_per_sm = 0;
   } else if (variant == "off") {

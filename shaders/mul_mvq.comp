@@ -23,7 +23,8 @@
 //           of squares), ds_off (vec2 index of x's scales), ps_off (float index of x's
 //           sums of squares), o_ds_off, o_ps_off (the same in binding 4), eps
 // spec:     0 WG (threads of the workgroup), 1 NR (rows per row group), 2 NG (QOUT: row
-//           groups per workgroup, NR * NG == 32; WG / NG a multiple of the subgroup size)
+//           groups per workgroup, NR * NG == 32; WG / NG a multiple of the subgroup size),
+//           3 UNR (chunks a thread loads at once)
 // grid:     x * z = ceil(n_out / (NR * NG)) workgroups, y = tokens
 // Variant QKV (W_COUNT 3): q, k and v of one type and row length in one dispatch; weight
 // w (binding 0 element w) writes binding 2 element w and adds binding 3 element w (flags
@@ -392,16 +393,45 @@ void main() {
 #endif
   }
 #ifdef GLU
-  // gate/up one chunk a round (UNR is 1): each row's products follow its loads (all NR
-  // rows' loads of both weights first took more registers than the 4 workgroups an SM of
-  // mul_mvqo_glu_q4_k have on the H100: 955 -> 1013 us a token)
-  for (uint ch = gt; ch < n_chunks; ch += GT) {
-    const uint blk = ch / CPB, c = ch % CPB;
-    const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
-    [[unroll]] for (uint r = 0u; r < NR; ++r) {
-      const uint row = min(row0 + r, n_rows - 1u);
-      acc[r] += chunk_dot(load_w(0u, row * p.B + blk, c), c, x);
-      acc_up[r] += chunk_dot(load_w(1u, row * p.B + blk, c), c, x);
+  if (UNR == 1u) {
+    // gate/up one chunk a round: each row's products follow its loads (all NR rows' loads
+    // of both weights first took more registers than the 4 workgroups an SM of
+    // mul_mvqo_glu_q4_k have on the H100: 955 -> 1013 us a token)
+    for (uint ch = gt; ch < n_chunks; ch += GT) {
+      const uint blk = ch / CPB, c = ch % CPB;
+      const XChunk x = load_x(qb, db, blk * (QK / 32u), c);
+      [[unroll]] for (uint r = 0u; r < NR; ++r) {
+        const uint row = min(row0 + r, n_rows - 1u);
+        acc[r] += chunk_dot(load_w(0u, row * p.B + blk, c), c, x);
+        acc_up[r] += chunk_dot(load_w(1u, row * p.B + blk, c), c, x);
+      }
+    }
+  } else {
+    // UNR chunks a round (the plain gate/up, MvqoShape::glu_unroll): both weights' loads
+    // of the round before any product, as below
+    for (uint ch0 = gt; ch0 < n_chunks; ch0 += UNR * GT) {
+      XChunk xu[UNR];
+      WChunk wg[UNR * NR], wup[UNR * NR];
+      [[unroll]] for (uint u = 0u; u < UNR; ++u) {
+        const uint ch = ch0 + u * GT < n_chunks ? ch0 + u * GT : ch0;
+        const uint blk = ch / CPB, c = ch % CPB;
+        xu[u] = load_x(qb, db, blk * (QK / 32u), c);
+        [[unroll]] for (uint r = 0u; r < NR; ++r) {
+          const uint row = min(row0 + r, n_rows - 1u);
+          wg[u * NR + r] = load_w(0u, row * p.B + blk, c);
+          wup[u * NR + r] = load_w(1u, row * p.B + blk, c);
+        }
+      }
+      [[unroll]] for (uint u = 0u; u < UNR; ++u) {
+        // a branch, not a select, so that the sums round as in the one-chunk loop (the
+        // NVIDIA compiler fuses the add into chunk_dot's last multiply only there)
+        if (ch0 + u * GT >= n_chunks) break;
+        const uint c = (ch0 + u * GT) % CPB;
+        [[unroll]] for (uint r = 0u; r < NR; ++r) {
+          acc[r] += chunk_dot(wg[u * NR + r], c, xu[u]);
+          acc_up[r] += chunk_dot(wup[u * NR + r], c, xu[u]);
+        }
+      }
     }
   }
 #else

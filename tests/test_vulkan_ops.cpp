@@ -622,9 +622,9 @@ TEST(VulkanOps, MulMvqFromF32MatchesQuantizeThenMvq) {
   });
 }
 
-// MvqoShape::unroll / o_unroll (UNR chunks' loads in flight a thread) only reorder the
-// loads: plain, gate/up and quantized-output matvecs give the same bits as one chunk a round,
-// at row lengths that leave a round part-filled (gate/up always loads one chunk a round).
+// MvqoShape::unroll / o_unroll / glu_unroll / x_unroll (UNR chunks' loads in flight a
+// thread) only reorder the loads: plain, gate/up, quantized-output and f32-input matvecs
+// give the same bits as one chunk a round, at row lengths that leave a round part-filled.
 TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
   REQUIRE_VULKAN();
   if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
@@ -640,18 +640,20 @@ TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
     const Q8Act yq = o.alloc_q8(uint32_t(n_out) * n_tok, "y int8");
     const MatArgs a{nullptr, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)};
     MvqIo io;
-    if (mode == 2) io.out = &yq;
+    if (mode >= 2) io.out = &yq;
     o.ctx().run_now([&](VkCommandBuffer cb) {
       o.quantize_q8(cb, *xb, 0, uint32_t(n_in), uint32_t(n_in), n_tok, xq, nullptr, 0.f);
       o.barrier(cb);
       if (mode == 1)
         o.mul_mvq_glu_q8(cb, g, gu, xq, a, n_tok);
+      else if (mode == 3)
+        o.mul_mvq_f32x(cb, g, {xb, 0, uint32_t(n_in), yb, 0, uint32_t(n_out)}, n_tok, io);
       else
         o.mul_mvq_q8(cb, g, xq, a, n_tok, io);
     });
     std::vector<float> y(size_t(n_out) * n_tok);
     o.mem().download(*yb, 0, y.data(), y.size() * 4);
-    if (mode == 2) {  // and the quantized rows
+    if (mode >= 2) {  // and the quantized rows
       std::vector<uint8_t> q(size_t(n_out) * n_tok);
       o.mem().download(*yq.buf, 0, q.data(), q.size());
       for (uint8_t b : q) y.push_back(float(b));
@@ -660,7 +662,8 @@ TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
   };
   auto tuning = [&](uint32_t unr) {
     Tuning tu = Ops::default_tuning(ops()->ctx().caps);
-    for (auto* sh : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) sh->unroll = sh->o_unroll = unr;
+    for (auto* sh : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0})
+      sh->unroll = sh->o_unroll = sh->glu_unroll = sh->x_unroll = unr;
     return tu;
   };
   const Tuning t1 = tuning(1);
@@ -669,9 +672,9 @@ TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
     const Tuning tu = tuning(unr);
     Ops alt(0, &tu);
     for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K})
-      for (int mode = 0; mode < 3; ++mode) {  // 0 plain, 1 gate/up, 2 quantized output
-        if (mode == 2 && !one.mvqo_supported(one.upload_weight(
-                             random_weight(t, 256, n_out, rng).view, "probe")))
+      for (int mode = 0; mode < 4; ++mode) {  // 0 plain, 1 gate/up, 2 quantized output, 3 f32 x
+        const GpuWeight probe = one.upload_weight(random_weight(t, 256, n_out, rng).view, "probe");
+        if ((mode == 2 && !one.mvqo_supported(probe)) || (mode == 3 && !one.mvq_f32x_supported(probe)))
           continue;
         const int64_t n_in = t == Type::kQ8_0 ? 736 : 1280;
         SCOPED_TRACE(std::string(kernels::type_traits(t)->name) + " mode " + std::to_string(mode) +

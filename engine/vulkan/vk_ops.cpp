@@ -60,8 +60,12 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // Two chunks' loads in flight a thread (MvqoShape::unroll, o_unroll) for q/k/v and wo
   // of Q6_K and Q8_0 (H100 decode profile at position 128, us a token, one chunk | two:
   // Q6_K q/k/v 488.1 | 448.6, wo 391.3 | 362.3; Q8_0 498.2 | 459.0, 412.0 | 397.7); not
-  // for Q4_K (q/k/v 175.1 | 197.8, wo + down 580.3 | 633.1) nor for gate/up and down, whose
-  // many rows keep enough loads in flight already (Q6_K 1274.8 | 1286.4 and 847.5 | 862.0)
+  // for Q4_K (q/k/v 175.1 | 197.8, wo + down 580.3 | 633.1), nor for the plain gate/up
+  // (glu_unroll) and mul_mvqox down (x_unroll) of Q6_K and Q8_0 (bench_vulkan --mvqo
+  // default,unroll:2/2/2/2,unroll:2/2/4/2,unroll:2/2/2/4,default, us a token, default |
+  // two | four: Q6_K gate/up 1285.6 / 1288.8 | 1300.5 / 1294.4 | 1324.9, down 837.3 /
+  // 830.9 | 871.7 / 872.8 | 932.8; Q8_0 gate/up 1463.9 / 1462.3 | 1460.0 / 1465.9 |
+  // 1534.6, down 953.7 / 955.0 | 991.1 / 993.0 | 954.0)
   if (!cpu) {
     t.mvqo_q4_k = {64, 2, 32, 4, 4, 1, 1};
     t.mvqo_q6_k = {64, 2, 32, 0, 0, 2, 2};

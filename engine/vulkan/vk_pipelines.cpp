@@ -12,7 +12,7 @@ namespace {
 
 enum class Spec {
   kMvWg, kMvRows, kMvqWg, kMvqRows, kMvqoWg, kMvqoRows, kMvqoGroups, kMvqUnroll, kMvqoUnroll,
-  kWgSmall, kWgLarge, kAttnWg
+  kMvqGluUnroll, kMvqoxUnroll, kOne, kWgSmall, kWgLarge, kAttnWg
 };
 
 struct Row {
@@ -30,18 +30,19 @@ const Row kTable[] = {
     {"mul_mv", true, {1, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     {"mul_mv_glu", true, {2, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     // mul_mvq*: constant 2 (NG) exists only in the QOUT variants, the others ignore it;
-    // constant 3 (UNR) left out is 1 (gate/up, mul_mvqox)
+    // constant 3 (UNR) is 1 in mul_mvqo_glu
     {"mul_mvq", true, {1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
-    {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush), {Spec::kMvqWg, Spec::kMvqRows}},
+    {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush),
+     {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqoGroups, Spec::kMvqGluUnroll}},
     {"mul_mvq_qkv", true, {3, 1, 3, 3}, sizeof(MulMvqkvPush),
      {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
     {"mul_mvqo", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kMvqoUnroll}},
     {"mul_mvqox", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kMvqoxUnroll}},
     {"mul_mvqo_glu", true, {2, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kOne}},
     {"quantize_q8", false, {1, 1, 1}, sizeof(QuantizeQ8Push), {Spec::kWgLarge}},
     {"mul_mm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"mul_mm_cm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
@@ -100,6 +101,9 @@ uint32_t spec_value(Spec s, const Tuning& t, std::string_view name) {
     case Spec::kMvqoGroups: return shape.second ? 32 / shape.second : 0;
     case Spec::kMvqUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).unroll);
     case Spec::kMvqoUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).o_unroll);
+    case Spec::kMvqGluUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).glu_unroll);
+    case Spec::kMvqoxUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).x_unroll);
+    case Spec::kOne: return 1;
     case Spec::kWgSmall: return t.wg_small;
     case Spec::kWgLarge: return t.wg_large;
     case Spec::kAttnWg: return t.attn_wg;

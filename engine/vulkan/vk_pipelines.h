@@ -93,11 +93,12 @@ struct Tuning {
   // most this many per SM (DeviceCaps::sm_count), i.e. run in one wave; beyond, gate/up
   // writes f32 and down quantizes it (mul_mvq_f32x). 0: no limit.
   // unroll: chunks of its row each thread of mul_mvq and mul_mvq_qkv (q/k/v, the output)
-  // loads before using any; o_unroll: the same for mul_mvqo (wo, Q4_K down). Gate/up and
-  // mul_mvqox (down quantizing g) load one chunk at a time.
+  // loads before using any; o_unroll: the same for mul_mvqo (wo, Q4_K down); glu_unroll:
+  // for the plain gate/up (mul_mvq_glu); x_unroll: for mul_mvqox (down quantizing g).
+  // mul_mvqo_glu loads one chunk at a time.
   struct MvqoShape {
     uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1, glu_max_per_sm = 0;
-    uint32_t unroll = 1, o_unroll = 1;
+    uint32_t unroll = 1, o_unroll = 1, glu_unroll = 1, x_unroll = 1;
   };
   MvqoShape mvqo_q4_k, mvqo_q6_k, mvqo_q8_0;
   // The shape of a weight type (Q4_K unless q6_k or q8_0).
