@@ -291,6 +291,18 @@ void bench_grid_sync(const Args& a) {
                 t.gave_up ? " (grid barrier gave up: workgroups not all resident)" : "");
     std::fflush(stdout);
   }
+  std::printf("\nevent split: us per round of two stages of MB each, %u workgroups of %u threads, "
+              "in P dispatches each (whole: one dispatch a stage, barrier between | split: P a stage, "
+              "barrier between | events: part i of the second waits for part i of the first | no sync)\n",
+              sms, petrel::vk::Ops::kGridSyncThreads);
+  for (uint64_t mb : {16, 32, 64})
+    for (uint32_t parts : {2u, 4u}) {
+      const petrel::vk::EventSplitTimes t =
+          petrel::vk::time_event_split(ops, mb * 1000000, parts, sms, a.reps);
+      std::printf("  %3llu MB, P=%u: %7.2f | %7.2f | %7.2f | %7.2f\n", (unsigned long long)mb, parts,
+                  t.whole * 1e6, t.split * 1e6, t.events * 1e6, t.none * 1e6);
+      std::fflush(stdout);
+    }
 }
 
 void bench_kernels(const Args& a) {

@@ -216,6 +216,86 @@ GridSyncTimes time_grid_sync(Ops& ops, uint64_t bytes, uint32_t groups, int phas
   return out;
 }
 
+EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint32_t groups,
+                                 int reps) {
+  const uint64_t n4 = bytes / 16 / std::max(1u, parts);
+  if (n4 == 0 || parts == 0 || parts > 4 || n4 * 8 * parts > 0xFFFFFFFFull || groups == 0)
+    throw Error("time_event_split: bad shape (" + std::to_string(bytes) + " bytes, " +
+                std::to_string(parts) + " parts)");
+  Memory& m = ops.mem();
+  Context& c = ops.ctx();
+  // regions of one part each: A's parts 0..parts-1, B's parts..2 parts-1 (at most 8)
+  Buffer* src = m.device_buffer(n4 * 16 * 8, "event split source");
+  Buffer* cnt = m.device_buffer(16, "event split counters");
+  Buffer* dst = m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, "event split sink");
+  c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u); });
+  // one dispatch streaming all parts of stage `stage` (0 A, 1 B: the same regions as the parts)
+  auto stream = [&](VkCommandBuffer cb, uint32_t stage) {
+    ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(n4 * parts), 1, 0, stage}, groups);
+  };
+  auto part = [&](VkCommandBuffer cb, uint32_t r) {
+    ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(n4), 1, 0, r}, groups);
+  };
+  const int rounds = 16;
+  std::vector<VkEvent> events(size_t(rounds) * parts * 2);  // enough for warm-up + timed
+  VkEventCreateInfo ei{};
+  ei.sType = VK_STRUCTURE_TYPE_EVENT_CREATE_INFO;
+  auto fresh_events = [&] {
+    for (VkEvent& e : events) {
+      if (e != VK_NULL_HANDLE) c.fn.vkDestroyEvent(c.device, e, nullptr);
+      e = VK_NULL_HANDLE;
+      PETREL_VK_CHECK(c.fn.vkCreateEvent(c.device, &ei, nullptr, &e));
+    }
+  };
+  VkMemoryBarrier mb{};
+  mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+  const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+  std::vector<double> tw, ts, te, tn;
+  try {
+    for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
+      const double w = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
+        stream(cb, 0);
+        ops.barrier(cb);
+        stream(cb, 1);
+      });
+      const double s = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
+        for (uint32_t i = 0; i < parts; ++i) part(cb, i);
+        ops.barrier(cb);
+        for (uint32_t i = 0; i < parts; ++i) part(cb, parts + i);
+      });
+      fresh_events();
+      const double e = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int k) {
+        VkEvent* ev = &events[size_t(k) * parts];
+        for (uint32_t i = 0; i < parts; ++i) {
+          part(cb, i);
+          c.fn.vkCmdSetEvent(cb, ev[i], st);
+        }
+        for (uint32_t i = 0; i < parts; ++i) {
+          c.fn.vkCmdWaitEvents(cb, 1, &ev[i], st, st, 1, &mb, 0, nullptr, 0, nullptr);
+          part(cb, parts + i);
+        }
+      });
+      const double n = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
+        for (uint32_t i = 0; i < 2 * parts; ++i) part(cb, i);
+      });
+      if (r == 0) continue;
+      tw.push_back(w);
+      ts.push_back(s);
+      te.push_back(e);
+      tn.push_back(n);
+    }
+  } catch (...) {
+    for (VkEvent e : events)
+      if (e != VK_NULL_HANDLE) c.fn.vkDestroyEvent(c.device, e, nullptr);
+    throw;
+  }
+  for (VkEvent e : events)
+    if (e != VK_NULL_HANDLE) c.fn.vkDestroyEvent(c.device, e, nullptr);
+  return {median(tw), median(ts), median(te), median(tn)};
+}
+
 double bench_matmul(int device, Type type, int64_t n_in, int64_t n_out, int64_t n_tokens, int reps) {
   Ops ops(device);
   return time_matmul(ops, type, n_in, n_out, n_tokens, reps);

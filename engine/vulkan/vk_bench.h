@@ -47,6 +47,20 @@ struct GridSyncTimes {
 };
 GridSyncTimes time_grid_sync(Ops& ops, uint64_t bytes, uint32_t groups, int phases, int reps);
 
+// A stage boundary split by events: seconds per round of two stages A and B that each
+// stream `bytes` (different data each) in `parts` dispatches (one wave of `groups`
+// workgroups of Ops::kGridSyncThreads), part i of B depending on part i of A, and a
+// pipeline barrier after B. `whole`: A and B one dispatch each with a pipeline barrier
+// between; `split`: the parts with one pipeline barrier between the stages; `events`: each
+// A part sets an event that its B part waits for (vkCmdSetEvent / vkCmdWaitEvents), so B's
+// first parts may run beside A's last; `none`: the parts with no sync between the stages
+// (the bound). Medians of `reps`.
+struct EventSplitTimes {
+  double whole = 0, split = 0, events = 0, none = 0;
+};
+EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint32_t groups,
+                                 int reps);
+
 // Seconds per repetition of `body` (recorded n times, a barrier after each) between two
 // GPU timestamps, in one submission.
 double time_recorded(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& body);

@@ -73,6 +73,10 @@ namespace petrel::vk {
   X(vkCmdPushConstants)              \
   X(vkCmdDispatch)                   \
   X(vkCmdPipelineBarrier)            \
+  X(vkCreateEvent)                   \
+  X(vkDestroyEvent)                  \
+  X(vkCmdSetEvent)                   \
+  X(vkCmdWaitEvents)                 \
   X(vkCmdCopyBuffer)                 \
   X(vkCmdFillBuffer)                 \
   X(vkCmdWriteTimestamp)             \
