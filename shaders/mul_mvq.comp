@@ -406,60 +406,54 @@ void main() {
         acc_up[r] += chunk_dot(load_w(1u, row * p.B + blk, c), c, x);
       }
     }
-  } else {
-    // UNR chunks a round (the plain gate/up, MvqoShape::glu_unroll): both weights' loads
-    // of the round before any product, as below
+  } else
+#endif
+  {
+    // UNR chunks a round: every load of the round (GLU: of both weights) is issued before
+    // any product, so a thread has UNR chunks' loads in flight (a chunk past the row
+    // repeats ch0 and adds nothing)
     for (uint ch0 = gt; ch0 < n_chunks; ch0 += UNR * GT) {
       XChunk xu[UNR];
-      WChunk wg[UNR * NR], wup[UNR * NR];
+      WChunk wu[UNR * NR];
+#ifdef GLU
+      WChunk wup[UNR * NR];
+#endif
       [[unroll]] for (uint u = 0u; u < UNR; ++u) {
         const uint ch = ch0 + u * GT < n_chunks ? ch0 + u * GT : ch0;
         const uint blk = ch / CPB, c = ch % CPB;
+        // x block of the chunk's block start (Q8_0: one x block; K-quants: eight)
         xu[u] = load_x(qb, db, blk * (QK / 32u), c);
         [[unroll]] for (uint r = 0u; r < NR; ++r) {
           const uint row = min(row0 + r, n_rows - 1u);
-          wg[u * NR + r] = load_w(0u, row * p.B + blk, c);
+          wu[u * NR + r] = load_w(ws, row * p.B + blk, c);
+#ifdef GLU
           wup[u * NR + r] = load_w(1u, row * p.B + blk, c);
+#endif
         }
       }
       [[unroll]] for (uint u = 0u; u < UNR; ++u) {
-        // a branch, not a select, so that the sums round as in the one-chunk loop (the
-        // NVIDIA compiler fuses the add into chunk_dot's last multiply only there)
+#ifdef GLU
+        // a branch, not a select, so that the sums round as in the one-chunk loop above
+        // (the NVIDIA compiler fuses the add into chunk_dot's last multiply only there)
         if (ch0 + u * GT >= n_chunks) break;
         const uint c = (ch0 + u * GT) % CPB;
         [[unroll]] for (uint r = 0u; r < NR; ++r) {
-          acc[r] += chunk_dot(wg[u * NR + r], c, xu[u]);
+          acc[r] += chunk_dot(wu[u * NR + r], c, xu[u]);
           acc_up[r] += chunk_dot(wup[u * NR + r], c, xu[u]);
         }
-      }
-    }
-  }
 #else
-  // UNR chunks a round: every load of the round is issued before any product, so a thread
-  // has UNR chunks' loads in flight (a chunk past the row repeats ch0 and adds nothing)
-  for (uint ch0 = gt; ch0 < n_chunks; ch0 += UNR * GT) {
-    XChunk xu[UNR];
-    WChunk wu[UNR * NR];
-    [[unroll]] for (uint u = 0u; u < UNR; ++u) {
-      const uint ch = ch0 + u * GT < n_chunks ? ch0 + u * GT : ch0;
-      const uint blk = ch / CPB, c = ch % CPB;
-      // x block of the chunk's block start (Q8_0: one x block; K-quants: eight)
-      xu[u] = load_x(qb, db, blk * (QK / 32u), c);
-      [[unroll]] for (uint r = 0u; r < NR; ++r) {
-        const uint row = min(row0 + r, n_rows - 1u);
-        wu[u * NR + r] = load_w(ws, row * p.B + blk, c);
-      }
-    }
-    [[unroll]] for (uint u = 0u; u < UNR; ++u) {
-      const bool in_row = ch0 + u * GT < n_chunks;
-      const uint c = (in_row ? ch0 + u * GT : ch0) % CPB;
-      [[unroll]] for (uint r = 0u; r < NR; ++r) {
-        const float d = chunk_dot(wu[u * NR + r], c, xu[u]);
-        acc[r] += in_row ? d : 0.0;
+        // a select: the branch above made the H100's two-chunk q/k/v 7% slower (Q6_K
+        // 480 against 446 us a token)
+        const bool in_row = ch0 + u * GT < n_chunks;
+        const uint c = (in_row ? ch0 + u * GT : ch0) % CPB;
+        [[unroll]] for (uint r = 0u; r < NR; ++r) {
+          const float d = chunk_dot(wu[u * NR + r], c, xu[u]);
+          acc[r] += in_row ? d : 0.0;
+        }
+#endif
       }
     }
   }
-#endif
   // every subgroup sums the whole x row's squares itself (no barrier needed)
   const float x_scale = x_rms ? 1.0 / sqrt(subgroupAdd(x_ss) / float(p.n_in) + p.eps) : 1.0;
 

@@ -12,7 +12,7 @@ namespace {
 
 enum class Spec {
   kMvWg, kMvRows, kMvqWg, kMvqRows, kMvqoWg, kMvqoRows, kMvqoGroups, kMvqUnroll, kMvqoUnroll,
-  kMvqGluUnroll, kMvqoxUnroll, kOne, kWgSmall, kWgLarge, kAttnWg
+  kMvqGluUnroll, kMvqoxUnroll, kWgSmall, kWgLarge, kAttnWg
 };
 
 struct Row {
@@ -30,7 +30,7 @@ const Row kTable[] = {
     {"mul_mv", true, {1, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     {"mul_mv_glu", true, {2, 1, 1, 1}, sizeof(MulMvPush), {Spec::kMvWg, Spec::kMvRows}},
     // mul_mvq*: constant 2 (NG) exists only in the QOUT variants, the others ignore it;
-    // constant 3 (UNR) is 1 in mul_mvqo_glu
+    // constant 3 (UNR) left out is 1 (mul_mvqo_glu)
     {"mul_mvq", true, {1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqWg, Spec::kMvqRows, Spec::kMvqoGroups, Spec::kMvqUnroll}},
     {"mul_mvq_glu", true, {2, 1, 1, 1}, sizeof(MulMvqPush),
@@ -42,7 +42,7 @@ const Row kTable[] = {
     {"mul_mvqox", true, {1, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
      {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kMvqoxUnroll}},
     {"mul_mvqo_glu", true, {2, 1, 1, 1, 1, 1}, sizeof(MulMvqPush),
-     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups, Spec::kOne}},
+     {Spec::kMvqoWg, Spec::kMvqoRows, Spec::kMvqoGroups}},
     {"quantize_q8", false, {1, 1, 1}, sizeof(QuantizeQ8Push), {Spec::kWgLarge}},
     {"mul_mm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"mul_mm_cm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
@@ -103,7 +103,6 @@ uint32_t spec_value(Spec s, const Tuning& t, std::string_view name) {
     case Spec::kMvqoUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).o_unroll);
     case Spec::kMvqGluUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).glu_unroll);
     case Spec::kMvqoxUnroll: return std::max<uint32_t>(1, t.mvqo(q6_k, q8_0).x_unroll);
-    case Spec::kOne: return 1;
     case Spec::kWgSmall: return t.wg_small;
     case Spec::kWgLarge: return t.wg_large;
     case Spec::kAttnWg: return t.attn_wg;
