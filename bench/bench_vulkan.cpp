@@ -17,9 +17,9 @@
 //           barriers between the stages, Tuning::no_barriers), "nobarrier:MASK" (the same for
 //           the decode layer boundaries of MASK only: 1 after q/k/v, 2 attention, 4 wo, 8
 //           gate/up, 16 down; Tuning::skip_barriers), "unroll:P/O[/G/X]" (every type's
-//           MvqoShape::unroll = P, o_unroll = O, glu_unroll = G, x_unroll = X, those two 1 when left
-//           out: chunks a thread loads at once) or
-//           mul_mvqo row groups of WG threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
+//           MvqoShape::unroll = P, o_unroll = O, glu_unroll = G, x_unroll = X, G and X 1
+//           when left out: chunks a thread loads at once) or mul_mvqo row groups of WG
+//           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
 //   --grid-sync: per phase of streaming 4-66 MB with one workgroup per SM, a pipeline
@@ -98,7 +98,7 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     uint32_t wg = 0, rows = 0, glu_rows = 0;
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
       throw std::runtime_error(
-          "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, unroll:P/O or "
+          "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, unroll:P/O[/G/X] or "
           "WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
@@ -577,7 +577,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],unroll:P/O,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],unroll:P/O[/G/X],WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

@@ -671,9 +671,9 @@ TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
   for (uint32_t unr : {2u, 3u}) {
     const Tuning tu = tuning(unr);
     Ops alt(0, &tu);
-    for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K})
+    for (Type t : {Type::kQ8_0, Type::kQ4_K, Type::kQ6_K}) {
+      const GpuWeight probe = one.upload_weight(random_weight(t, 256, n_out, rng).view, "probe");
       for (int mode = 0; mode < 4; ++mode) {  // 0 plain, 1 gate/up, 2 quantized output, 3 f32 x
-        const GpuWeight probe = one.upload_weight(random_weight(t, 256, n_out, rng).view, "probe");
         if ((mode == 2 && !one.mvqo_supported(probe)) || (mode == 3 && !one.mvq_f32x_supported(probe)))
           continue;
         const int64_t n_in = t == Type::kQ8_0 ? 736 : 1280;
@@ -683,6 +683,7 @@ TEST(VulkanOps, MulMvqUnrolledRoundsGiveTheSameBits) {
         auto x = random_vec(size_t(n_in) * n_tok, rng, 2.f);
         EXPECT_EQ(run(alt, w, wu, x, n_in, mode), run(one, w, wu, x, n_in, mode));
       }
+    }
   }
 }
 

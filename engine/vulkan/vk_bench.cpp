@@ -229,70 +229,70 @@ EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint3
   Buffer* cnt = m.device_buffer(16, "event split counters");
   Buffer* dst = m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, "event split sink");
   c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u); });
-  // one dispatch streaming all parts of stage `stage` (0 A, 1 B: the same regions as the parts)
-  auto stream = [&](VkCommandBuffer cb, uint32_t stage) {
-    ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(n4 * parts), 1, 0, stage}, groups);
-  };
-  auto part = [&](VkCommandBuffer cb, uint32_t r) {
-    ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(n4), 1, 0, r}, groups);
+  // one dispatch streaming `words` 16-byte words from region `r` (of `words` each): a whole
+  // stage (n4 * parts words, r 0 for A, 1 for B: the same bytes as its parts) or part r
+  auto stream = [&](VkCommandBuffer cb, uint64_t words, uint32_t r) {
+    ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(words), 1, 0, r}, groups);
   };
   const int rounds = 16;
-  std::vector<VkEvent> events(size_t(rounds) * parts * 2);  // enough for warm-up + timed
-  VkEventCreateInfo ei{};
-  ei.sType = VK_STRUCTURE_TYPE_EVENT_CREATE_INFO;
-  auto fresh_events = [&] {
-    for (VkEvent& e : events) {
-      if (e != VK_NULL_HANDLE) c.fn.vkDestroyEvent(c.device, e, nullptr);
-      e = VK_NULL_HANDLE;
-      PETREL_VK_CHECK(c.fn.vkCreateEvent(c.device, &ei, nullptr, &e));
+  // one event a part a round, unsignalled again before each timed run
+  struct Events {
+    Context& c;
+    std::vector<VkEvent> v;
+    ~Events() { clear(); }
+    void clear() {
+      for (VkEvent e : v) c.fn.vkDestroyEvent(c.device, e, nullptr);
+      v.clear();
     }
-  };
+    void fresh(size_t n) {
+      clear();
+      VkEventCreateInfo ei{};
+      ei.sType = VK_STRUCTURE_TYPE_EVENT_CREATE_INFO;
+      for (size_t i = 0; i < n; ++i) {
+        VkEvent e = VK_NULL_HANDLE;
+        PETREL_VK_CHECK(c.fn.vkCreateEvent(c.device, &ei, nullptr, &e));
+        v.push_back(e);
+      }
+    }
+  } events{c, {}};
   VkMemoryBarrier mb{};
   mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
   const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
   std::vector<double> tw, ts, te, tn;
-  try {
-    for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
-      const double w = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
-        stream(cb, 0);
-        ops.barrier(cb);
-        stream(cb, 1);
-      });
-      const double s = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
-        for (uint32_t i = 0; i < parts; ++i) part(cb, i);
-        ops.barrier(cb);
-        for (uint32_t i = 0; i < parts; ++i) part(cb, parts + i);
-      });
-      fresh_events();
-      const double e = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int k) {
-        VkEvent* ev = &events[size_t(k) * parts];
-        for (uint32_t i = 0; i < parts; ++i) {
-          part(cb, i);
-          c.fn.vkCmdSetEvent(cb, ev[i], st);
-        }
-        for (uint32_t i = 0; i < parts; ++i) {
-          c.fn.vkCmdWaitEvents(cb, 1, &ev[i], st, st, 1, &mb, 0, nullptr, 0, nullptr);
-          part(cb, parts + i);
-        }
-      });
-      const double n = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
-        for (uint32_t i = 0; i < 2 * parts; ++i) part(cb, i);
-      });
-      if (r == 0) continue;
-      tw.push_back(w);
-      ts.push_back(s);
-      te.push_back(e);
-      tn.push_back(n);
-    }
-  } catch (...) {
-    for (VkEvent e : events)
-      if (e != VK_NULL_HANDLE) c.fn.vkDestroyEvent(c.device, e, nullptr);
-    throw;
+  for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
+    const double w = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
+      stream(cb, n4 * parts, 0);
+      ops.barrier(cb);
+      stream(cb, n4 * parts, 1);
+    });
+    const double s = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
+      for (uint32_t i = 0; i < parts; ++i) stream(cb, n4, i);
+      ops.barrier(cb);
+      for (uint32_t i = 0; i < parts; ++i) stream(cb, n4, parts + i);
+    });
+    events.fresh(size_t(rounds) * parts);
+    const double e = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int k) {
+      const VkEvent* ev = &events.v[size_t(k) * parts];
+      for (uint32_t i = 0; i < parts; ++i) {
+        stream(cb, n4, i);
+        c.fn.vkCmdSetEvent(cb, ev[i], st);
+      }
+      for (uint32_t i = 0; i < parts; ++i) {
+        c.fn.vkCmdWaitEvents(cb, 1, &ev[i], st, st, 1, &mb, 0, nullptr, 0, nullptr);
+        stream(cb, n4, parts + i);
+      }
+    });
+    const double n = time_recorded(ops, rounds, [&](VkCommandBuffer cb, int) {
+      for (uint32_t i = 0; i < 2 * parts; ++i) stream(cb, n4, i);
+    });
+    if (r == 0) continue;
+    tw.push_back(w);
+    ts.push_back(s);
+    te.push_back(e);
+    tn.push_back(n);
   }
-  for (VkEvent e : events)
-    if (e != VK_NULL_HANDLE) c.fn.vkDestroyEvent(c.device, e, nullptr);
   return {median(tw), median(ts), median(te), median(tn)};
 }
 
