@@ -4,8 +4,8 @@
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
-//                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],unroll:P/O[/G/X],
-//                        WG/ROWS/GLU_ROWS,...]
+//                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
+//                        unroll:P/O[/G/X],WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -16,7 +16,10 @@
 //           MvqoShape::glu_max_per_sm), "nobarrier" (a diagnostic with wrong results: no
 //           barriers between the stages, Tuning::no_barriers), "nobarrier:MASK" (the same for
 //           the decode layer boundaries of MASK only: 1 after q/k/v, 2 attention, 4 wo, 8
-//           gate/up, 16 down; Tuning::skip_barriers), "unroll:P/O[/G/X]" (every type's
+//           gate/up, 16 down; Tuning::skip_barriers), "twice:MASK" (a diagnostic with wrong
+//           results: the decode matvec stages of MASK, bits as nobarrier's, run twice, the
+//           second time with another layer's weights; with --profile the first is listed
+//           apart, "(once)"; Tuning::repeat_stages), "unroll:P/O[/G/X]" (every type's
 //           MvqoShape::unroll = P, o_unroll = O, glu_unroll = G, x_unroll = X, G and X 1
 //           when left out: chunks a thread loads at once) or mul_mvqo row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
@@ -83,6 +86,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     tu.no_barriers = true;
   } else if (variant.rfind("nobarrier:", 0) == 0) {
     tu.skip_barriers = uint32_t(std::stoul(variant.substr(10)));
+  } else if (variant.rfind("twice:", 0) == 0) {
+    tu.repeat_stages = uint32_t(std::stoul(variant.substr(6)));
   } else if (variant.rfind("unroll:", 0) == 0) {
     uint32_t u = 0, uo = 0, ug = 1, ux = 1;
     if (std::sscanf(variant.c_str() + 7, "%u/%u/%u/%u", &u, &uo, &ug, &ux) < 2)
@@ -98,8 +103,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     uint32_t wg = 0, rows = 0, glu_rows = 0;
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
       throw std::runtime_error(
-          "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, unroll:P/O[/G/X] or "
-          "WG/ROWS/GLU_ROWS");
+          "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
+          "twice:MASK, unroll:P/O[/G/X] or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -577,7 +582,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],unroll:P/O[/G/X],WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

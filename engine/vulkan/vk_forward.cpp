@@ -5,6 +5,7 @@
 // for every forward of the same shape (decode records once). With a layer limit the GPU
 // holds the embedding and the first layers only and hands the hidden state back instead.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -279,6 +280,22 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     a.x_stride = n;
     o.mul_mm_cm(cb, w, a, n);
   };
+  // records layer li's decode matvec stage with layer li's weights; where
+  // Tuning::repeat_stages has its bit, then again (after a barrier) with the weights of the
+  // next layer whose weight types are li's, so the repeat does not read them from L2
+  auto stage = [&](size_t li, uint32_t bit, const auto& record) {
+    record(layers_[li]);
+    if ((o.pipes().tuning().repeat_stages & bit) == 0) return;
+    auto types = [](const LayerGpu& L) {
+      return std::array{L.wq.type, L.wk.type, L.wv.type, L.wo.type, L.w_gate.type, L.w_up.type,
+                        L.w_down.type};
+    };
+    size_t j = (li + 1) % layers_.size();
+    while (j != li && types(layers_[j]) != types(layers_[li])) j = (j + 1) % layers_.size();
+    o.tag_stage(" (once)");
+    o.barrier(cb);
+    record(layers_[j]);
+  };
   for (size_t li = 0; li < layers_.size(); ++li) {
     const LayerGpu& L = layers_[li];
     // q, k, v = W rms_norm(x) * attn_norm + b      [n, q_dim], [n, kv_dim], [n, kv_dim]
@@ -292,7 +309,9 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       // q's and k's do (Q4_K_M's Q6_K v layers), one for q and k and one for v
       const bool qkv1 = o.pipes().tuning().mvq_qkv;
       if (qkv1 && o.mvq_qkv_supported(L.wq, L.wk, &L.wv, biases)) {
-        o.mul_mvq_qkv(cb, L.wq, L.wk, &L.wv, xq_, q_args, outs, biases, n, in);
+        stage(li, 1, [&](const LayerGpu& W) {
+          o.mul_mvq_qkv(cb, W.wq, W.wk, &W.wv, xq_, q_args, outs, biases, n, in);
+        });
       } else {
         if (qkv1 && o.mvq_qkv_supported(L.wq, L.wk, nullptr, biases)) {
           o.mul_mvq_qkv(cb, L.wq, L.wk, nullptr, xq_, q_args, outs, biases, n, in);
@@ -342,7 +361,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       if (!q8_att) quantize(*att_, q_dim, xq2_, nullptr);
       MvqIo io;
       if (glu_q8 && o.mvqo_supported(L.wo)) io.out = &xq_, io.out_norm = L.ffn_norm;
-      o.mul_mvq_q8(cb, L.wo, xq2_, wo_args, n, io);
+      stage(li, 4, [&](const LayerGpu& W) { o.mul_mvq_q8(cb, W.wo, xq2_, wo_args, n, io); });
       x_ready = io.out != nullptr;
     } else {
       tiles(*att_, q_dim);
@@ -356,7 +375,9 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       MvqIo io{x_ready, eps};
       if (q8(L.w_down) && o.mvqo_supported(L.w_gate, true) && o.mvqo_glu_fits(L.w_gate))
         io.out = &xq2_;
-      o.mul_mvq_glu_q8(cb, L.w_gate, L.w_up, xq_, {nullptr, 0, n_embd, g_, 0, n_ff}, n, io);
+      stage(li, 8, [&](const LayerGpu& W) {
+        o.mul_mvq_glu_q8(cb, W.w_gate, W.w_up, xq_, {nullptr, 0, n_embd, g_, 0, n_ff}, n, io);
+      });
       g_ready = io.out != nullptr;
     } else {
       o.rms_norm(cb, *x_, 0, *L.ffn_norm, *h_, 0, n, n_embd, eps);
@@ -386,10 +407,12 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       MvqIo io;
       if (next_norm && o.mvqo_supported(L.w_down)) io.out = &xq_, io.out_norm = next_norm;
       if (!g_ready && io.out && o.pipes().tuning().mvq_f32x && o.mvq_f32x_supported(L.w_down)) {
-        o.mul_mvq_f32x(cb, L.w_down, down_args, n, io);  // quantizes g itself
+        // (quantizes g itself)
+        stage(li, 16, [&](const LayerGpu& W) { o.mul_mvq_f32x(cb, W.w_down, down_args, n, io); });
       } else {
         if (!g_ready) quantize(*g_, n_ff, xq2_, nullptr);
-        o.mul_mvq_q8(cb, L.w_down, xq2_, down_args, n, io);
+        stage(li, 16,
+              [&](const LayerGpu& W) { o.mul_mvq_q8(cb, W.w_down, xq2_, down_args, n, io); });
       }
       x_ready = io.out != nullptr;
     } else {

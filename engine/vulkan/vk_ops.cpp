@@ -575,6 +575,7 @@ void Ops::barrier(VkCommandBuffer cb) {
   if (profiling_ && profiling_->labels.size() + 1 < profiling_->capacity) {
     std::string label;
     for (const std::string& n : pipes_->take_dispatched()) label += (label.empty() ? "" : "+") + n;
+    label += std::exchange(stage_tag_, {});
     profiling_->labels.push_back(label);
     ctx_->fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, profiling_->pool,
                                  uint32_t(profiling_->labels.size()));

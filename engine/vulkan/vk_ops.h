@@ -230,6 +230,9 @@ class Ops {
   // Makes earlier shader writes visible to later shaders (compute -> compute); while a
   // profile is being recorded, also ends a stage there.
   void barrier(VkCommandBuffer cb);
+  // In a stage profile, the stage that the next barrier ends is labelled with `tag` after
+  // its pipelines' names (diagnostic stages set apart from the model's own).
+  void tag_stage(std::string tag) { stage_tag_ = std::move(tag); }
   // barrier() unless Tuning::skip_barriers has `stage_bit` (and no profile is recording)
   void stage_barrier(VkCommandBuffer cb, uint32_t stage_bit);
   // Starts recording stage timestamps into `prof` (created here, up to `capacity`
@@ -267,6 +270,7 @@ class Ops {
   // alive: command buffers recorded earlier may still use them)
   std::vector<Buffer*> tiles_scratch_;
   StageProfile* profiling_ = nullptr;
+  std::string stage_tag_;  // tag_stage()
 };
 
 // Lower-case suffix of a weight type in pipeline names ("q4_k").

@@ -122,6 +122,11 @@ struct Tuning {
   // gate/up, 16 after down); bench_vulkan --mvqo nobarrier:MASK times what removing one
   // boundary (a fusion of the two stages) could give at most
   uint32_t skip_barriers = 0;
+  // Diagnostic only, results are wrong: the decode matvec stages whose bit is set (as
+  // skip_barriers: 1 q/k/v, 4 wo, 8 gate/up, 16 down) are recorded twice, a barrier
+  // between; bench_vulkan --mvqo twice:MASK --profile times a stage after itself against
+  // after the stage before it in the model
+  uint32_t repeat_stages = 0;
   // pipelines keep the driver's statistics (DeviceCaps::pipeline_stats; Pipelines::statistics)
   bool pipeline_stats = false;
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
