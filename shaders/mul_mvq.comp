@@ -33,7 +33,9 @@
 // grid covers ceil(n_out / NR) + (n_w - 1) ceil(kv_rows / NR) workgroups, in that order.
 // Variant XF32: x arrives as f32 (binding 1, x_off/x_stride in floats, multiples of 4;
 // n_in <= XF32_MAX); each workgroup first quantizes its token's row into shared memory
-// exactly as quantize_q8.comp would (no norm, no flags & 16), saving that stage.
+// exactly as quantize_q8.comp would (no norm, no flags & 16), saving that stage; two
+// neighbouring invocations a block (q8_half_block), and Q6_K's first round of weights is
+// requested before it (FIRST_ROUND_EARLY).
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_shuffle : enable
@@ -63,6 +65,7 @@ layout(constant_id = 3) const uint UNR = 1;
 layout(local_size_x_id = 0) in;
 const uint GT = WG / NG;  // threads per row group
 const uint RW = NR * NG;  // rows per workgroup
+const uint UNR_NR = UNR * NR;  // chunks of weight data a thread loads a round
 
 #ifdef XF32
 const uint XF32_MAX = 32768u;  // Ops::kMvqF32MaxIn
@@ -221,6 +224,30 @@ WChunk load_w(uint w, uint blk, uint c) {
   return k;
 }
 
+// Round ch0 of a thread's loop: its u-th chunk (a chunk past the row repeats ch0 and adds
+// nothing).
+uint round_chunk(uint ch0, uint u, uint n_chunks) {
+  return ch0 + u * GT < n_chunks ? ch0 + u * GT : ch0;
+}
+
+// The weight data of round ch0 of weight w: UNR chunks of each of the NR rows from row0.
+void load_round_w(uint w, uint ch0, uint n_chunks, uint row0, uint n_rows, out WChunk wu[UNR_NR]) {
+  [[unroll]] for (uint u = 0u; u < UNR; ++u) {
+    const uint ch = round_chunk(ch0, u, n_chunks);
+    [[unroll]] for (uint r = 0u; r < NR; ++r)
+      wu[u * NR + r] = load_w(w, min(row0 + r, n_rows - 1u) * p.B + ch / CPB, ch % CPB);
+  }
+}
+
+// The x values of round ch0's chunks (the x block where each chunk's weight block starts;
+// Q8_0: one x block, K-quants: eight).
+void load_round_x(uint qb, uint db, uint ch0, uint n_chunks, out XChunk xu[UNR]) {
+  [[unroll]] for (uint u = 0u; u < UNR; ++u) {
+    const uint ch = round_chunk(ch0, u, n_chunks);
+    xu[u] = load_x(qb, db, (ch / CPB) * (QK / 32u), ch % CPB);
+  }
+}
+
 // dot of chunk c (weight data k) with the x values x.
 float chunk_dot(WChunk k, uint c, XChunk x) {
 #if defined(TYPE_Q8_0)
@@ -249,6 +276,22 @@ float chunk_dot(WChunk k, uint c, XChunk x) {
                 q6_scale_byte(k.sc.y, is % 4u) * x.dhi.x * float(dhi));
 #endif
 }
+
+#ifndef GLU
+// Round ch0's products added to each row's sum. A chunk past the row adds nothing through
+// a select: a branch (as gate/up has) made the H100's two-chunk q/k/v 7% slower (Q6_K 480
+// against 446 us a token).
+void round_products(uint ch0, uint n_chunks, XChunk xu[UNR], WChunk wu[UNR_NR], inout float acc[NR]) {
+  [[unroll]] for (uint u = 0u; u < UNR; ++u) {
+    const bool in_row = ch0 + u * GT < n_chunks;
+    const uint c = (in_row ? ch0 + u * GT : ch0) % CPB;
+    [[unroll]] for (uint r = 0u; r < NR; ++r) {
+      const float d = chunk_dot(wu[u * NR + r], c, xu[u]);
+      acc[r] += in_row ? d : 0.0;
+    }
+  }
+}
+#endif
 
 // Sum of each row's per-subgroup partials, for thread tid < RW (row group tid / NR, row
 // tid % NR); the row group's subgroups are consecutive (GT a multiple of the subgroup size
@@ -348,6 +391,12 @@ void main() {
 #if defined(QOUT) && !defined(GLU)
 #define EARLY_ROW_LOADS
 #endif
+#if defined(XF32) && defined(TYPE_Q6_K)
+// mul_mvqox_q6_k requests its first round's weights before quantizing x (H100, Q6_K down:
+// 814 / 816 against 834 / 834 us a token); mul_mvqox_q8_0 gained nothing from it (951 /
+// 953 against 954 / 957), and its unrolled variants then rounded unlike its one-chunk loop
+#define FIRST_ROUND_EARLY
+#endif
 #ifdef EARLY_ROW_LOADS
   // what the end adds to (or scales) the row of thread tid < RW, loaded now so that their
   // latency overlaps the weights' instead of following the reduction. Only in mul_mvqo and
@@ -363,11 +412,20 @@ void main() {
   const float pre_norm = live && norm ? norm_w[row] : 1.0;
 #endif
 #ifdef XF32
-  // the token's row quantized into shared memory (blocks of 32 as quantize_q8.comp)
-  for (uint b = tid; b < p.n_in / 32u; b += WG) {
-    vec4 v[8];
-    [[unroll]] for (uint i = 0u; i < 8u; ++i) v[i] = xf4[xe / 4u + 8u * b + i];
-    q8_block(v, sxq[2u * b], sxq[2u * b + 1u], sxds[b]);
+#ifdef FIRST_ROUND_EARLY
+  // the first round's weights, requested before x is quantized so that their latency
+  // overlaps it (the loop below starts at the second round)
+  WChunk w_first[UNR_NR];
+  load_round_w(ws, gt, n_chunks, row0, n_rows, w_first);
+#endif
+  // the token's row quantized into shared memory (blocks of 32 as quantize_q8.comp), each
+  // block by two neighbouring invocations, 16 values each (fewer registers held across it)
+  for (uint hb = tid; hb < p.n_in / 16u; hb += WG) {
+    vec4 v[4];
+    [[unroll]] for (uint i = 0u; i < 4u; ++i) v[i] = xf4[xe / 4u + 4u * hb + i];
+    vec2 ds;
+    sxq[hb] = q8_half_block(v, ds);
+    if ((hb & 1u) == 0u) sxds[hb / 2u] = ds;
   }
   barrier();
   const uint qb = 0u, db = 0u;
@@ -410,29 +468,26 @@ void main() {
 #endif
   {
     // UNR chunks a round: every load of the round (GLU: of both weights) is issued before
-    // any product, so a thread has UNR chunks' loads in flight (a chunk past the row
-    // repeats ch0 and adds nothing)
-    for (uint ch0 = gt; ch0 < n_chunks; ch0 += UNR * GT) {
+    // any product, so a thread has UNR chunks' loads in flight
+#ifdef FIRST_ROUND_EARLY
+    uint ch0 = gt + UNR * GT;
+    if (gt < n_chunks) {
       XChunk xu[UNR];
-      WChunk wu[UNR * NR];
-#ifdef GLU
-      WChunk wup[UNR * NR];
+      load_round_x(qb, db, gt, n_chunks, xu);
+      round_products(gt, n_chunks, xu, w_first, acc);
+    }
+#else
+    uint ch0 = gt;
 #endif
-      [[unroll]] for (uint u = 0u; u < UNR; ++u) {
-        const uint ch = ch0 + u * GT < n_chunks ? ch0 + u * GT : ch0;
-        const uint blk = ch / CPB, c = ch % CPB;
-        // x block of the chunk's block start (Q8_0: one x block; K-quants: eight)
-        xu[u] = load_x(qb, db, blk * (QK / 32u), c);
-        [[unroll]] for (uint r = 0u; r < NR; ++r) {
-          const uint row = min(row0 + r, n_rows - 1u);
-          wu[u * NR + r] = load_w(ws, row * p.B + blk, c);
+    for (; ch0 < n_chunks; ch0 += UNR * GT) {
+      XChunk xu[UNR];
+      WChunk wu[UNR_NR];
+      load_round_x(qb, db, ch0, n_chunks, xu);
+      load_round_w(ws, ch0, n_chunks, row0, n_rows, wu);
 #ifdef GLU
-          wup[u * NR + r] = load_w(1u, row * p.B + blk, c);
-#endif
-        }
-      }
+      WChunk wup[UNR_NR];
+      load_round_w(1u, ch0, n_chunks, row0, n_rows, wup);
       [[unroll]] for (uint u = 0u; u < UNR; ++u) {
-#ifdef GLU
         // a branch, not a select, so that the sums round as in the one-chunk loop above
         // (the NVIDIA compiler fuses the add into chunk_dot's last multiply only there)
         if (ch0 + u * GT >= n_chunks) break;
@@ -441,17 +496,10 @@ void main() {
           acc[r] += chunk_dot(wu[u * NR + r], c, xu[u]);
           acc_up[r] += chunk_dot(wup[u * NR + r], c, xu[u]);
         }
-#else
-        // a select: the branch above made the H100's two-chunk q/k/v 7% slower (Q6_K
-        // 480 against 446 us a token)
-        const bool in_row = ch0 + u * GT < n_chunks;
-        const uint c = (in_row ? ch0 + u * GT : ch0) % CPB;
-        [[unroll]] for (uint r = 0u; r < NR; ++r) {
-          const float d = chunk_dot(wu[u * NR + r], c, xu[u]);
-          acc[r] += in_row ? d : 0.0;
-        }
-#endif
       }
+#else
+      round_products(ch0, n_chunks, xu, wu, acc);
+#endif
     }
   }
   // every subgroup sums the whole x row's squares itself (no barrier needed)

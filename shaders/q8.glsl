@@ -30,6 +30,27 @@ void q8_block(vec4 v[8], out uvec4 lo, out uvec4 hi, out vec2 ds) {
   ds = vec2(d, d * float(sum));
 }
 
+// q8_block by two neighbouring invocations of a subgroup, an even one with the block's
+// first 16 values (v[0..3] in order) and the odd one after it with the last 16: returns
+// this half's bytes; ds (d, d * sum(q)) of the whole block in both. The same bits as
+// q8_block.
+uvec4 q8_half_block(vec4 v[4], out vec2 ds) {
+  float amax = 0.0;
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+    const vec4 a = abs(v[i]);
+    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  amax = max(amax, subgroupShuffleXor(amax, 1u));
+  const float d = amax / 127.0;
+  const float id = d > 0.0 ? 1.0 / d : 0.0;
+  int sum = 0;
+  uint w[4];
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) w[i] = q8_word(v[i], id, sum);
+  sum += subgroupShuffleXor(sum, 1u);
+  ds = vec2(d, d * float(sum));
+  return uvec4(w[0], w[1], w[2], w[3]);
+}
+
 // The same with one block per subgroup: invocation i of the subgroup holds value i of the
 // block (mine false past its 32 values: they add nothing). Returns the word of values
 // 4k..4k+3 in invocation 4k (byte j = value 4k + j, as q8_word packs them); d and the sum
