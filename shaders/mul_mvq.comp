@@ -231,7 +231,8 @@ uint round_chunk(uint ch0, uint u, uint n_chunks) {
 }
 
 // The weight data of round ch0 of weight w: UNR chunks of each of the NR rows from row0.
-void load_round_w(uint w, uint ch0, uint n_chunks, uint row0, uint n_rows, out WChunk wu[UNR_NR]) {
+void load_round_w(uint w, uint ch0, uint n_chunks, uint row0, uint n_rows,
+                  out WChunk wu[UNR_NR]) {
   [[unroll]] for (uint u = 0u; u < UNR; ++u) {
     const uint ch = round_chunk(ch0, u, n_chunks);
     [[unroll]] for (uint r = 0u; r < NR; ++r)
@@ -281,7 +282,8 @@ float chunk_dot(WChunk k, uint c, XChunk x) {
 // Round ch0's products added to each row's sum. A chunk past the row adds nothing through
 // a select: a branch (as gate/up has) made the H100's two-chunk q/k/v 7% slower (Q6_K 480
 // against 446 us a token).
-void round_products(uint ch0, uint n_chunks, XChunk xu[UNR], WChunk wu[UNR_NR], inout float acc[NR]) {
+void round_products(uint ch0, uint n_chunks, XChunk xu[UNR], WChunk wu[UNR_NR],
+                    inout float acc[NR]) {
   [[unroll]] for (uint u = 0u; u < UNR; ++u) {
     const bool in_row = ch0 + u * GT < n_chunks;
     const uint c = (in_row ? ch0 + u * GT : ch0) % CPB;
@@ -392,9 +394,10 @@ void main() {
 #define EARLY_ROW_LOADS
 #endif
 #if defined(XF32) && defined(TYPE_Q6_K)
-// mul_mvqox_q6_k requests its first round's weights before quantizing x (H100, Q6_K down:
-// 814 / 816 against 834 / 834 us a token); mul_mvqox_q8_0 gained nothing from it (951 /
-// 953 against 954 / 957), and its unrolled variants then rounded unlike its one-chunk loop
+// mul_mvqox_q6_k requests its first round's weights before quantizing x (H100, Q6_K down
+// with this and q8_half_block: 806.6 / 805.3 against 837.7 / 858.6 us a token);
+// mul_mvqox_q8_0 gained nothing from it (951 / 953 against 954 / 957), and its unrolled
+// variants then rounded unlike its one-chunk loop
 #define FIRST_ROUND_EARLY
 #endif
 #ifdef EARLY_ROW_LOADS
