@@ -5,7 +5,7 @@
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
-//                        unroll:P/O[/G/X],WG/ROWS/GLU_ROWS,...]
+//                        unroll:P/O[/G/X],spin,nospin,WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -21,13 +21,16 @@
 //           second time with another layer's weights; with --profile the first is listed
 //           apart, "(once)"; Tuning::repeat_stages), "unroll:P/O[/G/X]" (every type's
 //           MvqoShape::unroll = P, o_unroll = O, glu_unroll = G, x_unroll = X, G and X 1
-//           when left out: chunks a thread loads at once) or mul_mvqo row groups of WG
+//           when left out: chunks a thread loads at once), "spin" / "nospin" (the host polls each pass's fence, or
+//           sleeps on it: Tuning::spin_wait) or mul_mvqo row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
 //   --grid-sync: per phase of streaming 4-66 MB with one workgroup per SM, a pipeline
 //                barrier between dispatches against a grid-wide counter barrier inside one
 //                dispatch and against no sync at all
+//   --pass-times: also the device time of each tg token and the device's idle time
+//                 between tokens (Tuning::time_passes), medians
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt,
 //              for each --mvqo variant (--mvq: with int8 activations even where the device
@@ -64,6 +67,7 @@ struct Args {
   std::string shape = "llama-8b";
   std::vector<std::string> types{"q4_k_m", "q8_0", "q6_k"};
   bool profile = false;  // per-stage GPU times of one decode step
+  bool pass_times = false;  // tg's device time per token and the device's wait between
   bool mvq = false;      // the profile with int8 activations even where not the default
   bool model = true, sweep = true, kernels = true, mm_only = false;
   // decode variants of the model runs (--mvqo in the header: default, off, nof32x, onewave
@@ -95,6 +99,10 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
           "--mvqo unroll:PLAIN/QOUT[/GLU/QOUTX] (chunks a thread loads at once)");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0})
       s->unroll = u, s->o_unroll = uo, s->glu_unroll = ug, s->x_unroll = ux;
+  } else if (variant == "spin") {
+    tu.spin_wait = true;
+  } else if (variant == "nospin") {
+    tu.spin_wait = false;
   } else if (variant == "onewave") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->glu_max_per_sm = 0;
   } else if (variant == "off") {
@@ -104,7 +112,7 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
       throw std::runtime_error(
           "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
-          "twice:MASK, unroll:P/O[/G/X] or WG/ROWS/GLU_ROWS");
+          "twice:MASK, unroll:P/O[/G/X],  spin, nospin or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -432,7 +440,8 @@ void bench_model(const Args& a, const std::string& kind) {
   const int n_vocab = m.w.hp.n_vocab;
   std::vector<float> first;  // the first variant's last logits
   for (const std::string& variant : a.mvqo) {
-  const petrel::vk::Tuning tu = variant_tuning(a, variant);
+  petrel::vk::Tuning tu = variant_tuning(a, variant);
+  tu.time_passes = a.pass_times;
   const double t0 = now_s();
   auto be = petrel::vk::Backend::create(m.w, a.device, a.pp + a.tg + 8, std::max(1, a.pp), &tu);
   const double t_load = now_s() - t0;
@@ -442,11 +451,20 @@ void bench_model(const Args& a, const std::string& kind) {
   // warm-up: record the decode and prompt command buffers
   be->forward(toks.data(), 1, 0, logits.data(), false);
   if (a.pp > 0) be->forward(toks.data(), a.pp, 0, logits.data(), false);
-  std::vector<double> tg, pp;
+  std::vector<double> tg, pp, busy, gap, submit, outside;  // (pass times: per token, us)
   for (int r = 0; r < a.reps; ++r) {
+    be->take_pass_times();
     const double s = now_s();
     for (int i = 0; i < a.tg; ++i) be->forward(&toks[size_t(i) % toks.size()], 1, i, logits.data(), false);
     tg.push_back(a.tg / (now_s() - s));
+    const auto pt = be->take_pass_times();
+    for (size_t i = 0; i < pt.size(); ++i) {
+      busy.push_back((pt[i].end - pt[i].start) * 1e6);
+      submit.push_back(pt[i].submit * 1e6);
+      if (i == 0) continue;
+      gap.push_back((pt[i].start - pt[i - 1].end) * 1e6);
+      outside.push_back(pt[i].outside * 1e6);
+    }
   }
   for (int r = 0; r < a.reps && a.pp > 0; ++r) {
     const double s = now_s();
@@ -458,9 +476,17 @@ void bench_model(const Args& a, const std::string& kind) {
   if (first.empty()) {
     first = logits;
   } else {
+    // (bitwise first: a NaN equals nothing, and std::max would pass over it)
     float diff = 0.f;
-    for (size_t i = 0; i < logits.size(); ++i) diff = std::max(diff, std::fabs(logits[i] - first[i]));
-    same = diff == 0.f ? ", logits = first variant's" : ", logits differ by up to " + std::to_string(diff);
+    size_t n_diff = 0;
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (std::memcmp(&logits[i], &first[i], sizeof(float)) == 0) continue;
+      ++n_diff;
+      const float d = std::fabs(logits[i] - first[i]);
+      if (!(d <= diff)) diff = d;  // NaN sticks
+    }
+    same = n_diff == 0 ? ", logits = first variant's"
+                       : ", " + std::to_string(n_diff) + " logits differ, by up to " + std::to_string(diff);
   }
   const double bpt = double(m.bytes_per_token());
   const double tgm = median(tg);
@@ -468,6 +494,11 @@ void bench_model(const Args& a, const std::string& kind) {
               kind.c_str(), bpt * 1e-9, t_load, a.tg, tgm, tgm * bpt * 1e-9, a.pp,
               pp.empty() ? 0.0 : median(pp), be->device_name().c_str(), double(be->device_bytes_used()) * 1e-9,
               a.mvqo.size() > 1 ? (" [mvqo " + variant + same + "]").c_str() : "");
+  if (!busy.empty())
+    std::printf("        tg passes (medians of %zu, us): %.1f on the device, %.1f between; host: "
+                "%.1f in vkQueueSubmit, %.1f from a pass's return to the next submission\n",
+                busy.size(), median(busy), gap.empty() ? 0.0 : median(gap), median(submit),
+                outside.empty() ? 0.0 : median(outside));
   std::fflush(stdout);
   }
 }
@@ -570,6 +601,7 @@ int main(int argc, char** argv) {
     else if (s == "--no-kernels") a.kernels = false;
     else if (s == "--mm-only") a.mm_only = true;
     else if (s == "--profile") a.profile = true;
+    else if (s == "--pass-times") a.pass_times = true;
     else if (s == "--mvq") a.mvq = true;
     else if (s == "--mvqo-sweep") a.mvqo_sweep = true;
     else if (s == "--grid-sync") a.grid_sync = true;
@@ -582,7 +614,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],spin,nospin,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

@@ -1114,6 +1114,39 @@ TEST(VulkanOps, GridSyncStreamFoldsAndCounts) {
   }
 }
 
+// Tuning::spin_wait (the host polls the fence) returns only once the pass is done, and the
+// pass clock (Tuning::time_passes) reads a start no later than the end.
+TEST(VulkanOps, SpinWaitAndPassClock) {
+  REQUIRE_VULKAN();
+  Tuning tu = Ops::default_tuning(ops()->ctx().caps);
+  tu.spin_wait = true;
+  Ops o(0, &tu);
+  EXPECT_TRUE(o.ctx().spin_wait);
+  const uint32_t n = 1u << 20;
+  std::mt19937 rng(3);
+  const auto x = random_vec(n, rng), u = random_vec(n, rng);
+  Buffer *xb = o.upload_f32(x.data(), n, "x"), *ub = o.upload_f32(u.data(), n, "u");
+  Buffer* yb = o.mem().device_buffer(size_t(n) * 4, "y");
+  const bool clock = o.ctx().caps.timestamp_bits > 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    o.ctx().run_now([&](VkCommandBuffer cb) {
+      if (clock) o.pass_clock(cb, false);
+      o.silu_mul(cb, *xb, *ub, *yb, n);
+      o.host_barrier(cb);
+      if (clock) o.pass_clock(cb, true);
+    });
+    std::vector<float> got(n);
+    o.mem().download(*yb, 0, got.data(), size_t(n) * 4);
+    std::vector<float> want(n);
+    for (size_t i = 0; i < n; ++i) want[i] = float(x[i] / (1.0 + std::exp(-double(x[i]))) * u[i]);
+    EXPECT_LT(nmse(got, want), kEltTol) << "rep " << rep;
+    if (clock) {
+      const auto [start, end] = o.pass_clock_read();
+      EXPECT_LE(start, end) << "rep " << rep;
+    }
+  }
+}
+
 // The rule that keeps gate/up's quantized output to one wave of workgroups (H100: 4 per
 // SM, 132 SMs: 16896 rows fit, 17408 do not); no limit where the limit or the SM count is
 // unknown.

@@ -70,6 +70,14 @@ class Backend {
   // With Tuning::profile: (pipelines, seconds) of every stage of the last forward, in
   // order; empty otherwise.
   virtual std::vector<std::pair<std::string, double>> stage_times() = 0;
+  // With Tuning::time_passes: every pass since the last call; empty otherwise.
+  struct PassTime {
+    double start = 0, end = 0;  // seconds on the device's clock (from one pass's end to the
+                                // next one's start the device waited for the host)
+    double submit = 0;   // host seconds in vkQueueSubmit
+    double outside = 0;  // host seconds from the previous pass's return to this submission
+  };
+  virtual std::vector<PassTime> take_pass_times() = 0;
 };
 
 }  // namespace petrel::vk

@@ -88,6 +88,7 @@ namespace petrel::vk {
   X(vkCreateFence)                   \
   X(vkDestroyFence)                  \
   X(vkWaitForFences)                 \
+  X(vkGetFenceStatus)                \
   X(vkResetFences)                   \
   X(vkGetPipelineExecutablePropertiesKHR) \
   X(vkGetPipelineExecutableStatisticsKHR)

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -416,9 +417,25 @@ void Context::submit_and_wait(VkCommandBuffer cb) {
   si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cb;
+  using Clock = std::chrono::steady_clock;
   PETREL_VK_CHECK(fn.vkResetFences(device, 1, &fence_));
+  const Clock::time_point t0 = Clock::now();
   PETREL_VK_CHECK(fn.vkQueueSubmit(queue, 1, &si, fence_));
-  PETREL_VK_CHECK(fn.vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX));
+  const Clock::time_point t1 = Clock::now();
+  last_submit_s = std::chrono::duration<double>(t1 - t0).count();
+  last_outside_s = std::chrono::duration<double>(t0 - last_return_).count();
+  bool done = false;
+  if (spin_wait) {
+    const Clock::time_point give_up = t1 + std::chrono::seconds(1);
+    do {
+      const VkResult r = fn.vkGetFenceStatus(device, fence_);
+      if (r != VK_SUCCESS && r != VK_NOT_READY)
+        throw_vk_error("vkGetFenceStatus", r, __FILE__, __LINE__);
+      done = r == VK_SUCCESS;
+    } while (!done && Clock::now() < give_up);
+  }
+  if (!done) PETREL_VK_CHECK(fn.vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX));
+  last_return_ = Clock::now();
 }
 
 void Context::run_now(const std::function<void(VkCommandBuffer)>& rec) {

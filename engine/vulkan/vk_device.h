@@ -1,6 +1,7 @@
 // Vulkan instance and device: opening the loader (dlopen), listing physical devices,
 // creating a logical device with one compute queue, and one-shot command submission.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,7 +41,8 @@ class Context {
   // Records with `rec` into a fresh primary command buffer (after a full memory barrier
   // against earlier submissions), submits, and waits.
   void run_now(const std::function<void(VkCommandBuffer)>& rec);
-  // Submits an already recorded command buffer and waits for it.
+  // Submits an already recorded command buffer and waits for it (with spin_wait by polling
+  // its fence, for up to a second, then by sleeping on it).
   void submit_and_wait(VkCommandBuffer cb);
   // Allocates a primary command buffer from the context's pool.
   VkCommandBuffer alloc_command_buffer();
@@ -56,11 +58,17 @@ class Context {
   uint32_t queue_family = 0;
   DeviceCaps caps;
   std::string name;
+  // submit_and_wait polls rather than sleeps (Tuning::spin_wait)
+  bool spin_wait = false;
+  // host seconds of the last submit_and_wait: in vkQueueSubmit, and from the return of the
+  // one before to this one's submission
+  double last_submit_s = 0, last_outside_s = 0;
 
  private:
   Context() = default;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
+  std::chrono::steady_clock::time_point last_return_{};  // of submit_and_wait
 };
 
 }  // namespace petrel::vk

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <tuple>
+#include <utility>
 
 #include "engine/top_k.h"
 #include "engine/vulkan/vk_backend.h"
@@ -71,6 +72,9 @@ class BackendImpl final : public Backend {
     return it == profiles_.end() ? std::vector<std::pair<std::string, double>>{}
                                  : ops_->profile_read(it->second);
   }
+  std::vector<PassTime> take_pass_times() override {
+    return std::exchange(pass_times_, {});
+  }
 
  private:
   // (kTopK's k is not part of it: the pass reads it from params, kParamTopK)
@@ -115,6 +119,7 @@ class BackendImpl final : public Backend {
   std::map<Key, StageProfile> profiles_;  // with Tuning::profile, per command buffer
   Key last_key_{};
   size_t recorded_ = 0;
+  std::vector<PassTime> pass_times_;  // Tuning::time_passes
 };
 
 BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
@@ -233,6 +238,8 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   VkCommandBufferBeginInfo bi{};
   bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   PETREL_VK_CHECK(c.fn.vkBeginCommandBuffer(cb, &bi));
+  const bool clock = o.pipes().tuning().time_passes;
+  if (clock) o.pass_clock(cb, false);
   if (o.pipes().tuning().profile) o.profile_begin(cb, profiles_[key], 64 + 16 * uint32_t(layers_.size()));
   const VkBufferCopy cp_params{0, 0, 16}, cp_tokens{0, 0, VkDeviceSize(n) * 4};
   c.fn.vkCmdCopyBuffer(cb, host_params_->handle, params_->handle, 1, &cp_params);
@@ -427,6 +434,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     c.fn.vkCmdCopyBuffer(cb, x_->handle, readback_->handle, 1, &cp);
     o.host_barrier(cb);
     o.profile_end();
+    if (clock) o.pass_clock(cb, true);
     PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
     cmds_.emplace(key, cb);
     return cb;
@@ -469,6 +477,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   }
   o.host_barrier(cb);
   o.profile_end();
+  if (clock) o.pass_clock(cb, true);
   PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
   cmds_.emplace(key, cb);
   return cb;
@@ -559,6 +568,10 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
     const uint32_t n_split = m == 1 ? decode_splits(p0 + 1) : 1;
     VkCommandBuffer cb = record(uint32_t(m), what, n_split);
     ops_->ctx().submit_and_wait(cb);
+    if (ops_->pipes().tuning().time_passes) {
+      const auto [start, end] = ops_->pass_clock_read();
+      pass_times_.push_back({start, end, ops_->ctx().last_submit_s, ops_->ctx().last_outside_s});
+    }
     ops_->mem().invalidate(*readback_);
     const auto* src = static_cast<const float*>(readback_->mapped);
     if (what == Out::kArgmax) {

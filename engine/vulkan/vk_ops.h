@@ -242,6 +242,11 @@ class Ops {
   // Seconds of each stage of the last execution of the profiled command buffer, in order.
   std::vector<std::pair<std::string, double>> profile_read(const StageProfile& prof);
   void profile_destroy(StageProfile& prof);
+  // Pass clock (Tuning::time_passes): a timestamp at the start (end false: also resets
+  // the two queries) or the end of a pass; pass_clock_read gives both of the last
+  // execution, seconds on the device's clock. Needs timestamps.
+  void pass_clock(VkCommandBuffer cb, bool end);
+  std::pair<double, double> pass_clock_read();
   // Makes earlier shader and transfer writes visible to later shaders and transfers.
   void transfer_barrier(VkCommandBuffer cb);
   // Makes earlier transfer/shader writes visible to the host (before the fence wait).
@@ -271,6 +276,7 @@ class Ops {
   std::vector<Buffer*> tiles_scratch_;
   StageProfile* profiling_ = nullptr;
   std::string stage_tag_;  // tag_stage()
+  VkQueryPool pass_pool_ = VK_NULL_HANDLE;  // pass_clock()
 };
 
 // Lower-case suffix of a weight type in pipeline names ("q4_k").

@@ -113,6 +113,11 @@ struct Tuning {
   // whose v is Q6_K: q and k in one)
   bool mvq_qkv = true;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
+  // Backend: the host waits for each pass by polling its fence (Context::spin_wait), a CPU
+  // core busy meanwhile, instead of sleeping until the driver wakes it
+  bool spin_wait = false;
+  // Backend: timestamps at the start and end of every pass (Backend::take_pass_times)
+  bool time_passes = false;
   // Diagnostic only, results are wrong: Ops::barrier records nothing (outside profiles),
   // so dependent stages overlap; bench_vulkan --mvqo nobarrier times the upper bound of
   // what removing the stage boundaries could give
