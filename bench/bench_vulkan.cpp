@@ -5,7 +5,7 @@
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
-//                        unroll:P/O[/G/X],spin,nospin,WG/ROWS/GLU_ROWS,...]
+//                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -21,7 +21,10 @@
 //           second time with another layer's weights; with --profile the first is listed
 //           apart, "(once)"; Tuning::repeat_stages), "unroll:P/O[/G/X]" (every type's
 //           MvqoShape::unroll = P, o_unroll = O, glu_unroll = G, x_unroll = X, G and X 1
-//           when left out: chunks a thread loads at once), "spin" / "nospin" (the host polls each pass's fence, or
+//           when left out: chunks a thread loads at once), "noembedq8" (a quantize_q8
+//           stage after the embedding lookup, no Tuning::embed_q8), "nodirect" (positions
+//           and token ids copied from host memory at each pass's start, no
+//           Tuning::direct_params), "spin" / "nospin" (the host polls each pass's fence, or
 //           sleeps on it: Tuning::spin_wait) or mul_mvqo row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
@@ -99,6 +102,10 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
           "--mvqo unroll:PLAIN/QOUT[/GLU/QOUTX] (chunks a thread loads at once)");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0})
       s->unroll = u, s->o_unroll = uo, s->glu_unroll = ug, s->x_unroll = ux;
+  } else if (variant == "nodirect") {
+    tu.direct_params = false;
+  } else if (variant == "noembedq8") {
+    tu.embed_q8 = false;
   } else if (variant == "spin") {
     tu.spin_wait = true;
   } else if (variant == "nospin") {
@@ -112,7 +119,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
       throw std::runtime_error(
           "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
-          "twice:MASK, unroll:P/O[/G/X],  spin, nospin or WG/ROWS/GLU_ROWS");
+          "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin or "
+          "WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -614,7 +622,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],spin,nospin,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

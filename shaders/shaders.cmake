@@ -36,7 +36,8 @@ foreach(t ${PETREL_WEIGHT_TYPES})
     "mul_mm_${tl}|mul_mm.comp|TYPE_${t}"
     "mul_mm_cm_${tl}|mul_mm_cm.comp|TYPE_${t},CM_NT=256,CM_WM=64,CM_WN=32,CM_PF2"
     "mul_mm_cm_n64_${tl}|mul_mm_cm.comp|TYPE_${t},CM_NT=128,CM_WM=64,CM_WN=32"
-    "get_rows_${tl}|get_rows.comp|TYPE_${t}")
+    "get_rows_${tl}|get_rows.comp|TYPE_${t}"
+    "get_rows_q8_${tl}|get_rows.comp|TYPE_${t},QOUT")
 endforeach()
 
 # 8-bit integer dot product matvec (int8 activations), for the types it supports

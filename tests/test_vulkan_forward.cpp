@@ -366,6 +366,43 @@ TEST(VulkanForward, TopKOfEveryKFromOneRecordedPass) {
   EXPECT_EQ(be->recorded_passes(), before + 1);
 }
 
+// How a pass gets its inputs and how the host waits for it change no bits: positions and
+// token ids copied from host memory (no Tuning::direct_params) and a polled fence
+// (Tuning::spin_wait) against the defaults, over a prompt and decode steps.
+TEST(VulkanForward, PassTransportGivesTheSameLogits) {
+  const Config c{"llama", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
+                 false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0, Type::kQ6_K, Type::kQ4_K,
+                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+  TinyModel m(c, 7);
+  auto logits_of = [&](const Tuning& t) {
+    std::unique_ptr<Backend> be;
+    try {
+      be = Backend::create(m.w, 0, 16, 4, &t);
+    } catch (const Error& e) {
+      if (std::string(e.what()).find("no loader/driver") != std::string::npos) return std::vector<float>{};
+      throw;
+    }
+    const int32_t toks[6] = {3, 17, 39, 5, 0, 22};
+    std::vector<float> all, row(size_t(c.n_vocab));
+    be->forward(toks, 3, 0, row.data(), false);
+    all = row;
+    for (int i = 3; i < 6; ++i) {
+      be->forward(&toks[i], 1, i, row.data(), false);
+      all.insert(all.end(), row.begin(), row.end());
+    }
+    return all;
+  };
+  Tuning base;
+  base.use_mvq = true;
+  const std::vector<float> want = logits_of(base);
+  if (want.empty()) GTEST_SKIP() << "no Vulkan device available; skipping";
+  Tuning copied = base, polled = base;
+  copied.direct_params = false;
+  polled.spin_wait = true;
+  EXPECT_EQ(logits_of(copied), want) << "params copied from host memory";
+  EXPECT_EQ(logits_of(polled), want) << "fence polled";
+}
+
 TEST(VulkanForward, RejectsBadInput) {
   const Config c{"llama", 50, 64, 1, 4, 2, 16, 96, 16, kernels::RopeMode::kAdjacent, false, false,
                  true, Type::kF32, Type::kF32, Type::kF32, Type::kF32, Type::kF32,

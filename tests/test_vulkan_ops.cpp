@@ -772,6 +772,46 @@ TEST(VulkanOps, GetRowsEveryType) {
   }
 }
 
+// get_rows_q8: the rows as get_rows gives them, and an int8 matvec reading the quantized
+// rows with the norm deferred (x_rms) as one reading quantize_q8(rows, norm).
+TEST(VulkanOps, GetRowsQ8FeedsTheInt8Matvec) {
+  REQUIRE_VULKAN();
+  if (!ops()->ctx().caps.integer_dot) GTEST_SKIP() << "device lacks integer dot products";
+  Ops& o = *ops();
+  std::mt19937 rng(59);
+  const std::vector<int32_t> ids{3, 0, 10};
+  const uint32_t nt = uint32_t(ids.size()), n_out = 37;
+  const float eps = 1e-5f;
+  for (Type t : kAllTypes) {
+    SCOPED_TRACE(kernels::type_traits(t)->name);
+    const int64_t n_in = std::max<int64_t>(row_len(t, 0), 256);
+    HostWeight w = random_weight(t, n_in, 11, rng);
+    HostWeight wm = random_weight(Type::kQ8_0, n_in, n_out, rng);
+    const GpuWeight g = o.upload_weight(w.view, "embd"), gm = o.upload_weight(wm.view, "w");
+    if (!o.get_rows_q8_supported(g)) GTEST_SKIP() << "subgroups under 8 invocations";
+    Buffer* idb = o.mem().device_buffer(ids.size() * 4, "ids");
+    o.mem().upload(*idb, 0, ids.data(), ids.size() * 4);
+    const uint32_t ni = uint32_t(n_in);
+    Buffer* nb = dev(random_vec(size_t(n_in), rng), "norm");
+    Buffer* x = o.mem().device_buffer(size_t(nt) * ni * 4, "x");
+    Buffer* x_ref = o.mem().device_buffer(size_t(nt) * ni * 4, "x ref");
+    Buffer* y = o.mem().device_buffer(size_t(nt) * n_out * 4, "y");
+    Buffer* y_ref = o.mem().device_buffer(size_t(nt) * n_out * 4, "y ref");
+    const Q8Act q = o.alloc_q8(nt * ni, "x int8"), q_ref = o.alloc_q8(nt * ni, "x int8 ref");
+    o.ctx().run_now([&](VkCommandBuffer cb) {
+      o.get_rows_q8(cb, g, *idb, *x, nt, q, *nb);
+      o.get_rows(cb, g, *idb, 0, *x_ref, nt);
+      o.barrier(cb);
+      o.quantize_q8(cb, *x_ref, 0, ni, ni, nt, q_ref, nb, eps);
+      o.barrier(cb);
+      o.mul_mvq_q8(cb, gm, q, {nullptr, 0, ni, y, 0, n_out}, nt, {true, eps});
+      o.mul_mvq_q8(cb, gm, q_ref, {nullptr, 0, ni, y_ref, 0, n_out}, nt);
+    });
+    EXPECT_EQ(fetch(*x, size_t(nt) * ni), fetch(*x_ref, size_t(nt) * ni));
+    EXPECT_LT(nmse(fetch(*y, size_t(nt) * n_out), fetch(*y_ref, size_t(nt) * n_out)), kMvqTol);
+  }
+}
+
 TEST(VulkanOps, RmsNormSiluMulAddSoftmaxArgmax) {
   REQUIRE_VULKAN();
   std::mt19937 rng(11);

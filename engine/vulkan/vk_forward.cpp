@@ -33,7 +33,7 @@ struct LayerGpu {
 // attn_fused with 32 heads of 128: n_kv 129 takes 12.2 us unsplit and 12.4 in 8 splits,
 // n_kv 2048 87 us unsplit, 22.4 in 8 splits and 36 in 32: each split costs a merge.)
 constexpr uint32_t kMaxSplits = 8;
-// Words of the params buffer (host_params_, copied to params_ at the start of each pass):
+// Words of the params buffer (host_params_, in params_ for the shaders):
 // 0 the position of the batch's first token (the attention shaders read it there), then
 // forward_top_k's k (top_k.comp).
 constexpr uint32_t kParamTopK = 1;
@@ -104,8 +104,10 @@ class BackendImpl final : public Backend {
   Buffer* ids_ = nullptr;
   // positions and token ids: written by the host (host_*), copied at the start of each
   // pass into device-local twins that the shaders read (every layer's attention reads the
-  // position: from host memory that is a bus round trip each)
-  Buffer *host_params_, *host_tokens_, *params_, *tokens_, *readback_;
+  // position: from host memory that is a bus round trip each); with Tuning::direct_params
+  // and device-local host-visible memory, host_* are those twins
+  Buffer *host_params_ = nullptr, *host_tokens_ = nullptr, *params_ = nullptr,
+         *tokens_ = nullptr, *readback_ = nullptr;
   // int8 activations for mul_mvq_q8 (decode-sized batches, Tuning::use_mvq): xq_ feeds
   // q/k/v, gate/up and the output; xq2_ feeds wo and down
   Q8Act xq_, xq2_;
@@ -206,10 +208,19 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   ops_->ctx().run_now([&](VkCommandBuffer cb) {
     ops_->ctx().fn.vkCmdFillBuffer(cb, counters_->handle, 0, VK_WHOLE_SIZE, 0);
   });
-  host_params_ = m.host_buffer(256, false, "params");
-  host_tokens_ = m.host_buffer(mb * 4, false, "token ids");
-  params_ = m.device_buffer(256, "params (device)");
-  tokens_ = m.device_buffer(mb * 4, "token ids (device)");
+  if (ops_->pipes().tuning().direct_params) {
+    params_ = m.mapped_device_buffer(256, "params");
+    tokens_ = params_ ? m.mapped_device_buffer(mb * 4, "token ids") : nullptr;
+  }
+  if (params_ && tokens_) {
+    host_params_ = params_;
+    host_tokens_ = tokens_;
+  } else {
+    host_params_ = m.host_buffer(256, false, "params");
+    host_tokens_ = m.host_buffer(mb * 4, false, "token ids");
+    params_ = m.device_buffer(256, "params (device)");
+    tokens_ = m.device_buffer(mb * 4, "token ids (device)");
+  }
   readback_ = m.host_buffer(std::max(mb * out_row * 4, size_t(top_k_chunks()) * Ops::kTopKMax * 8), true, owns_output_ ? "logits readback" : "hidden readback");
 }
 
@@ -241,12 +252,12 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   const bool clock = o.pipes().tuning().time_passes;
   if (clock) o.pass_clock(cb, false);
   if (o.pipes().tuning().profile) o.profile_begin(cb, profiles_[key], 64 + 16 * uint32_t(layers_.size()));
-  const VkBufferCopy cp_params{0, 0, 16}, cp_tokens{0, 0, VkDeviceSize(n) * 4};
-  c.fn.vkCmdCopyBuffer(cb, host_params_->handle, params_->handle, 1, &cp_params);
-  c.fn.vkCmdCopyBuffer(cb, host_tokens_->handle, tokens_->handle, 1, &cp_tokens);
-  o.transfer_barrier(cb);
-  o.get_rows(cb, tok_embd_, *tokens_, 0, *x_, n);  // x = tok_embd[tokens]   [n, n_embd]
-  o.barrier(cb);
+  if (host_params_ != params_) {  // (else the host wrote them into device memory)
+    const VkBufferCopy cp_params{0, 0, 16}, cp_tokens{0, 0, VkDeviceSize(n) * 4};
+    c.fn.vkCmdCopyBuffer(cb, host_params_->handle, params_->handle, 1, &cp_params);
+    c.fn.vkCmdCopyBuffer(cb, host_tokens_->handle, tokens_->handle, 1, &cp_tokens);
+    o.transfer_barrier(cb);
+  }
   const RopeStorePush rp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
                          uint32_t(hp_.rope_mode), q_dim, kv_dim};
   const AttnPush ap{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, n_split,
@@ -272,6 +283,16 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   const uint32_t rows = all_logits ? n : 1;
   const bool out_q8 = out != Out::kHidden && rows < kMmMinTokens && xq_.buf && o.mvq_supported(output_);
   bool x_ready = false;  // xq_ holds x * the next norm weight, with sums of squares
+  // x = tok_embd[tokens]   [n, n_embd]; where layer 0's q/k/v take the int8 matvec, also
+  // x * attn_norm into xq_ (Tuning::embed_q8: no quantize_q8 stage before them)
+  if (!layers_.empty() && q8_qkv(layers_[0]) && o.pipes().tuning().embed_q8 &&
+      o.get_rows_q8_supported(tok_embd_)) {
+    o.get_rows_q8(cb, tok_embd_, *tokens_, *x_, n, xq_, *layers_[0].attn_norm);
+    x_ready = true;
+  } else {
+    o.get_rows(cb, tok_embd_, *tokens_, 0, *x_, n);
+  }
+  o.barrier(cb);
   // prompt batches on tensor cores: each matmul input converted once to xt_ (a stage of
   // its own), read by every matmul that takes it
   const bool cm = xt_ && o.uses_coopmat(n);

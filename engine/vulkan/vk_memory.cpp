@@ -113,19 +113,35 @@ Buffer* Memory::device_buffer(VkDeviceSize size, const std::string& what) {
 }
 
 Buffer* Memory::host_buffer(VkDeviceSize size, bool readback, const std::string& what) {
+  return mapped_buffer(size, readback ? 1 : 0, what);
+}
+
+Buffer* Memory::mapped_device_buffer(VkDeviceSize size, const std::string& what) {
+  return mapped_buffer(size, 2, what);
+}
+
+// kind 0: host memory, 1: host-cached where there is (readback), 2: device-local
+// host-visible memory or none (null)
+Buffer* Memory::mapped_buffer(VkDeviceSize size, int kind, const std::string& what) {
   Buffer b;
   b.size = size;
   b.handle = make_buffer(size, what);
   VkMemoryRequirements req;
   ctx_.fn.vkGetBufferMemoryRequirements(ctx_.device, b.handle, &req);
   const VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+  const VkMemoryPropertyFlags coherent = host | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   uint32_t type = UINT32_MAX;
-  if (readback)
-    type = pick_type(req.memoryTypeBits,
-                     host | VK_MEMORY_PROPERTY_HOST_CACHED_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0);
+  if (kind == 2) {
+    type = pick_type(req.memoryTypeBits, coherent | VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
+    if (type == UINT32_MAX) {
+      ctx_.fn.vkDestroyBuffer(ctx_.device, b.handle, nullptr);
+      return nullptr;
+    }
+  }
+  if (kind == 1)
+    type = pick_type(req.memoryTypeBits, coherent | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
   if (type == UINT32_MAX)
-    type = pick_type(req.memoryTypeBits, host | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
-                     VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    type = pick_type(req.memoryTypeBits, coherent, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
   if (type == UINT32_MAX) type = pick_type(req.memoryTypeBits, host, 0);
   try {
     if (type == UINT32_MAX) throw Error("Vulkan: no host-visible memory type for " + what);

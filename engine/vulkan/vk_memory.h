@@ -40,6 +40,9 @@ class Memory {
   Buffer* device_buffer(VkDeviceSize size, const std::string& what);
   // A host-visible, mapped storage buffer; `readback` prefers host-cached memory.
   Buffer* host_buffer(VkDeviceSize size, bool readback, const std::string& what);
+  // A device-local buffer the host writes through a mapping (host-coherent), or null
+  // where the device has no such memory type.
+  Buffer* mapped_device_buffer(VkDeviceSize size, const std::string& what);
   // Copies bytes host -> dst at byte offset `off` through the staging buffer (synchronous).
   void upload(const Buffer& dst, VkDeviceSize off, const void* src, size_t bytes);
   // Copies bytes src at `off` -> host (synchronous).
@@ -56,6 +59,7 @@ class Memory {
     uint32_t type = 0;
   };
   uint32_t pick_type(uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid) const;
+  Buffer* mapped_buffer(VkDeviceSize size, int kind, const std::string& what);
   VkDeviceMemory allocate(VkDeviceSize size, uint32_t type, const std::string& what);
   VkBuffer make_buffer(VkDeviceSize size, const std::string& what);
 

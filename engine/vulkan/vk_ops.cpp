@@ -441,6 +441,21 @@ void Ops::get_rows(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, ui
                    n_tokens, 1);
 }
 
+void Ops::get_rows_q8(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, const Buffer& out,
+                      uint32_t n_tokens, const Q8Act& q, const Buffer& norm_w) {
+  const Pipeline& p = pipes_->get(std::string("get_rows_q8_") + type_suffix(w.type));
+  if (!get_rows_q8_supported(w) || p.spec[0] % 8 != 0 || uint64_t(w.n_in) * n_tokens > q.capacity)
+    throw Error("Vulkan: get_rows_q8 needs rows of a multiple of 32, subgroups of 8+, workgroups "
+                "of a multiple of 8 and room for " + std::to_string(n_tokens) + " rows of " +
+                std::to_string(w.n_in) + " in a quantized buffer of " +
+                std::to_string(q.capacity) + " elements");
+  GetRowsPush pc{uint32_t(w.n_in), w.layout.blocks_per_row, w.layout.off1, w.layout.off2,
+                 0, 0, uint32_t(w.n_in), q.ds_off(), q.ps_off()};
+  const uint32_t n4 = uint32_t(w.n_in / 4);
+  pipes_->dispatch(cb, p, {{w.buf}, {&ids}, {&out}, {q.buf}, {&norm_w}}, &pc,
+                   (n4 + p.spec[0] - 1) / p.spec[0], n_tokens, 1);
+}
+
 void Ops::rms_norm(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, const Buffer& w,
                    const Buffer& y, uint32_t y_off, uint32_t rows, uint32_t n, float eps) {
   const Pipeline& p = pipes_->get("rms_norm");

@@ -166,6 +166,14 @@ class Ops {
   // out[t] = row ids[ids_off + t] of w, dequantized (out rows of w.n_in floats).
   void get_rows(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, uint32_t ids_off,
                 const Buffer& out, uint32_t n_tokens);
+  // get_rows that also writes the rows into `q` as an int8 matvec's input with the norm
+  // deferred (MvqIo::x_rms; as a matvec's `out` with out_norm = norm_w). Needs
+  // get_rows_q8_supported(w).
+  void get_rows_q8(VkCommandBuffer cb, const GpuWeight& w, const Buffer& ids, const Buffer& out,
+                   uint32_t n_tokens, const Q8Act& q, const Buffer& norm_w);
+  bool get_rows_q8_supported(const GpuWeight& w) const {
+    return w.n_in % 32 == 0 && ctx_->caps.subgroup_size >= 8;
+  }
   // y[r] = rms_norm(x[r]) * w for `rows` rows of n (row r at x_off + r*n, y_off + r*n).
   void rms_norm(VkCommandBuffer cb, const Buffer& x, uint32_t x_off, const Buffer& w,
                 const Buffer& y, uint32_t y_off, uint32_t rows, uint32_t n, float eps);

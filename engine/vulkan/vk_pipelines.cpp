@@ -48,6 +48,7 @@ const Row kTable[] = {
     {"mul_mm_cm", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"mul_mm_cm_n64", true, {1, 1, 1, 1}, sizeof(MulMmPush), {}},
     {"get_rows", true, {1, 1, 1}, sizeof(GetRowsPush), {Spec::kWgSmall}},
+    {"get_rows_q8", true, {1, 1, 1, 1, 1}, sizeof(GetRowsPush), {Spec::kWgSmall}},
     {"rms_norm", false, {1, 1, 1}, sizeof(RmsNormPush), {Spec::kWgLarge}},
     {"rope_store", false, {1, 1, 1, 1, 1, 1, 1}, sizeof(RopeStorePush), {Spec::kWgSmall}},
     {"attn", false, {1, 1, 1, 1, 1, 1}, sizeof(AttnPush), {Spec::kWgSmall}},

@@ -39,6 +39,7 @@ struct MulMmPush {
 };
 struct GetRowsPush {
   uint32_t n_in, B, off1, off2, ids_off, out_off, out_stride;
+  uint32_t o_ds_off = 0, o_ps_off = 0;  // get_rows_q8's quantized rows
 };
 struct RmsNormPush {
   uint32_t n, x_off, x_stride, y_off, y_stride;
@@ -112,6 +113,12 @@ struct Tuning {
   // Backend: q, k and v of one type in one dispatch (Ops::mul_mvq_qkv; Q4_K_M's layers
   // whose v is Q6_K: q and k in one)
   bool mvq_qkv = true;
+  // Backend: the token embedding lookup also writes layer 0's int8 q/k/v input
+  // (Ops::get_rows_q8) instead of a quantize_q8 stage after it
+  bool embed_q8 = true;
+  // Backend: positions and token ids written by the host straight into device-local
+  // memory where the device has a host-visible kind (no copies at each pass's start)
+  bool direct_params = true;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
   // Backend: the host waits for each pass by polling its fence (Context::spin_wait), a CPU
   // core busy meanwhile, instead of sleeping until the driver wakes it
