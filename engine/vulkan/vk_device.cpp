@@ -423,7 +423,9 @@ void Context::submit_and_wait(VkCommandBuffer cb) {
   PETREL_VK_CHECK(fn.vkQueueSubmit(queue, 1, &si, fence_));
   const Clock::time_point t1 = Clock::now();
   last_submit_s = std::chrono::duration<double>(t1 - t0).count();
-  last_outside_s = std::chrono::duration<double>(t0 - last_return_).count();
+  last_outside_s = last_return_ == Clock::time_point{}
+                       ? 0.0
+                       : std::chrono::duration<double>(t0 - last_return_).count();
   bool done = false;
   if (spin_wait) {
     const Clock::time_point give_up = t1 + std::chrono::seconds(1);

@@ -61,7 +61,7 @@ class Context {
   // submit_and_wait polls rather than sleeps (Tuning::spin_wait)
   bool spin_wait = false;
   // host seconds of the last submit_and_wait: in vkQueueSubmit, and from the return of the
-  // one before to this one's submission
+  // one before to this one's submission (0 for the first)
   double last_submit_s = 0, last_outside_s = 0;
 
  private:

@@ -113,16 +113,14 @@ Buffer* Memory::device_buffer(VkDeviceSize size, const std::string& what) {
 }
 
 Buffer* Memory::host_buffer(VkDeviceSize size, bool readback, const std::string& what) {
-  return mapped_buffer(size, readback ? 1 : 0, what);
+  return mapped_buffer(size, readback ? Mapped::kReadback : Mapped::kHost, what);
 }
 
 Buffer* Memory::mapped_device_buffer(VkDeviceSize size, const std::string& what) {
-  return mapped_buffer(size, 2, what);
+  return mapped_buffer(size, Mapped::kDevice, what);
 }
 
-// kind 0: host memory, 1: host-cached where there is (readback), 2: device-local
-// host-visible memory or none (null)
-Buffer* Memory::mapped_buffer(VkDeviceSize size, int kind, const std::string& what) {
+Buffer* Memory::mapped_buffer(VkDeviceSize size, Mapped kind, const std::string& what) {
   Buffer b;
   b.size = size;
   b.handle = make_buffer(size, what);
@@ -131,14 +129,14 @@ Buffer* Memory::mapped_buffer(VkDeviceSize size, int kind, const std::string& wh
   const VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
   const VkMemoryPropertyFlags coherent = host | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   uint32_t type = UINT32_MAX;
-  if (kind == 2) {
+  if (kind == Mapped::kDevice) {
     type = pick_type(req.memoryTypeBits, coherent | VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
     if (type == UINT32_MAX) {
       ctx_.fn.vkDestroyBuffer(ctx_.device, b.handle, nullptr);
       return nullptr;
     }
   }
-  if (kind == 1)
+  if (kind == Mapped::kReadback)
     type = pick_type(req.memoryTypeBits, coherent | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
   if (type == UINT32_MAX)
     type = pick_type(req.memoryTypeBits, coherent, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);

@@ -59,7 +59,10 @@ class Memory {
     uint32_t type = 0;
   };
   uint32_t pick_type(uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid) const;
-  Buffer* mapped_buffer(VkDeviceSize size, int kind, const std::string& what);
+  // host_buffer (kHost; kReadback: host-cached where there is such memory) and
+  // mapped_device_buffer (kDevice: device-local host-visible memory or null)
+  enum class Mapped { kHost, kReadback, kDevice };
+  Buffer* mapped_buffer(VkDeviceSize size, Mapped kind, const std::string& what);
   VkDeviceMemory allocate(VkDeviceSize size, uint32_t type, const std::string& what);
   VkBuffer make_buffer(VkDeviceSize size, const std::string& what);
 

@@ -86,8 +86,7 @@ Ops::Ops(int device_index, const Tuning* tuning) {
   ctx_ = Context::create(device_index);
   mem_ = std::make_unique<Memory>(*ctx_);
   pipes_ = std::make_unique<Pipelines>(*ctx_, tuning ? *tuning : default_tuning(ctx_->caps));
-  const Tuning& t = pipes_->tuning();
-  ctx_->spin_wait = t.spin_wait;
+  ctx_->spin_wait = pipes_->tuning().spin_wait;
   dummy_ = mem_->device_buffer(256, "dummy binding");
 }
 
@@ -631,11 +630,8 @@ std::vector<std::pair<std::string, double>> Ops::profile_read(const StageProfile
   PETREL_VK_CHECK(ctx_->fn.vkGetQueryPoolResults(ctx_->device, prof.pool, 0, uint32_t(ts.size()),
                                                  ts.size() * 8, ts.data(), 8,
                                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-  const uint64_t mask =
-      ctx_->caps.timestamp_bits >= 64 ? ~0ull : ((1ull << ctx_->caps.timestamp_bits) - 1);
-  const double period = double(ctx_->caps.props.limits.timestampPeriod) * 1e-9;
   for (size_t i = 0; i < prof.labels.size(); ++i)
-    out.emplace_back(prof.labels[i], double((ts[i + 1] - ts[i]) & mask) * period);
+    out.emplace_back(prof.labels[i], ticks_to_seconds(ts[i + 1] - ts[i]));
   return out;
 }
 
@@ -663,10 +659,14 @@ std::pair<double, double> Ops::pass_clock_read() {
   if (!pass_pool_) throw Error("Vulkan: no pass was timed (pass_clock)");
   PETREL_VK_CHECK(ctx_->fn.vkGetQueryPoolResults(ctx_->device, pass_pool_, 0, 2, sizeof ts, ts, 8,
                                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+  return {ticks_to_seconds(ts[0]), ticks_to_seconds(ts[1])};
+}
+
+double Ops::ticks_to_seconds(uint64_t ticks) const {
   const uint64_t mask =
       ctx_->caps.timestamp_bits >= 64 ? ~0ull : ((1ull << ctx_->caps.timestamp_bits) - 1);
   const double period = double(ctx_->caps.props.limits.timestampPeriod) * 1e-9;
-  return {double(ts[0] & mask) * period, double(ts[1] & mask) * period};
+  return double(ticks & mask) * period;
 }
 
 void Ops::transfer_barrier(VkCommandBuffer cb) {

@@ -261,6 +261,8 @@ class Ops {
   void host_barrier(VkCommandBuffer cb);
 
  private:
+  // A timestamp (or a difference of two) in seconds: the valid bits times the period.
+  double ticks_to_seconds(uint64_t ticks) const;
   void mat_push(const GpuWeight& w, const MatArgs& a, MulMvPush* p) const;
   std::vector<BufRef> mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const;
   void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
