@@ -25,7 +25,9 @@
 //           stage after the embedding lookup, no Tuning::embed_q8), "nodirect" (positions
 //           and token ids copied from host memory at each pass's start, no
 //           Tuning::direct_params), "spin" / "nospin" (the host polls each pass's fence, or
-//           sleeps on it: Tuning::spin_wait) or mul_mvqo row groups of WG
+//           sleeps on it: Tuning::spin_wait), "ahead" / "noahead" (the next token's
+//           pass submitted while one runs, or after it: Tuning::presubmit) or mul_mvqo
+//           row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
@@ -110,6 +112,10 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     tu.spin_wait = true;
   } else if (variant == "nospin") {
     tu.spin_wait = false;
+  } else if (variant == "ahead") {
+    tu.presubmit = true;
+  } else if (variant == "noahead") {
+    tu.presubmit = false;
   } else if (variant == "onewave") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->glu_max_per_sm = 0;
   } else if (variant == "off") {
@@ -459,16 +465,22 @@ void bench_model(const Args& a, const std::string& kind) {
   // warm-up: record the decode and prompt command buffers
   be->forward(toks.data(), 1, 0, logits.data(), false);
   if (a.pp > 0) be->forward(toks.data(), a.pp, 0, logits.data(), false);
-  std::vector<double> tg, pp, busy, gap, submit, outside;  // (pass times: per token, us)
+  // (pass times: per token, us; launch and detect where the clocks are calibrated)
+  std::vector<double> tg, pp, busy, gap, submit, outside, launch, detect;
   for (int r = 0; r < a.reps; ++r) {
     be->take_pass_times();
     const double s = now_s();
     for (int i = 0; i < a.tg; ++i) be->forward(&toks[size_t(i) % toks.size()], 1, i, logits.data(), false);
     tg.push_back(a.tg / (now_s() - s));
+    be->idle();  // (a pass held for the next token runs now, not in the next timing)
     const auto pt = be->take_pass_times();
     for (size_t i = 0; i < pt.size(); ++i) {
       busy.push_back((pt[i].end - pt[i].start) * 1e6);
       submit.push_back(pt[i].submit * 1e6);
+      if (pt[i].calibrated) {
+        launch.push_back(pt[i].launch * 1e6);
+        detect.push_back(pt[i].detect * 1e6);
+      }
       if (i == 0) continue;
       gap.push_back((pt[i].start - pt[i - 1].end) * 1e6);
       outside.push_back(pt[i].outside * 1e6);
@@ -504,9 +516,14 @@ void bench_model(const Args& a, const std::string& kind) {
               a.mvqo.size() > 1 ? (" [mvqo " + variant + same + "]").c_str() : "");
   if (!busy.empty())
     std::printf("        tg passes (medians of %zu, us): %.1f on the device, %.1f between; host: "
-                "%.1f in vkQueueSubmit, %.1f from a pass's return to the next submission\n",
+                "%.1f in vkQueueSubmit (or releasing a held pass), %.1f from a pass's return "
+                "to the next submission (release)\n",
                 busy.size(), median(busy), gap.empty() ? 0.0 : median(gap), median(submit),
                 outside.empty() ? 0.0 : median(outside));
+  if (!launch.empty())
+    std::printf("        host clock against the device's: %.1f us from the submission (release) call to "
+                "the pass's start, %.1f from its end to the host's wait returning\n",
+                median(launch), median(detect));
   std::fflush(stdout);
   }
 }

@@ -403,6 +403,71 @@ TEST(VulkanForward, PassTransportGivesTheSameLogits) {
   EXPECT_EQ(logits_of(polled), want) << "fence polled";
 }
 
+// Passes submitted ahead (Tuning::presubmit) give the bits of passes submitted when
+// called, whatever the calls do: one-token steps of one kind (the held pass taken), a
+// change of kind, a prompt, a step back in position, a change of split count (past 256
+// cached positions), Backend::idle, and a pass still held when the backend goes.
+TEST(VulkanForward, PassesSubmittedAheadGiveTheSameResults) {
+  const Config c{"llama", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
+                 false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0, Type::kQ6_K, Type::kQ4_K,
+                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+  TinyModel m(c, 9);
+  auto run = [&](const Tuning& t) {
+    std::unique_ptr<Backend> be;
+    try {
+      be = Backend::create(m.w, 0, 272, 4, &t);
+    } catch (const Error& e) {
+      if (std::string(e.what()).find("no loader/driver") != std::string::npos) return std::vector<float>{};
+      throw;
+    }
+    std::vector<float> all, row(size_t(c.n_vocab));
+    auto logits = [&](const int32_t* toks, int n, int pos) {
+      be->forward(toks, n, pos, row.data(), false);
+      all.insert(all.end(), row.begin(), row.end());
+    };
+    auto argmax = [&](int32_t tok, int pos) { all.push_back(float(be->forward_argmax(&tok, 1, pos))); };
+    const int32_t toks[4] = {3, 17, 39, 5};
+    logits(toks, 3, 0);
+    for (int i = 3; i < 6; ++i) logits(&toks[i % 4], 1, i);  // held passes taken
+    argmax(22, 6);  // another kind
+    argmax(7, 7);
+    logits(&toks[1], 1, 5);  // back two positions, another kind
+    logits(&toks[2], 1, 6);
+    logits(&toks[2], 1, 4);  // back two, the same kind: the held pass taken at another position
+    logits(toks, 4, 5);  // a prompt
+    logits(&toks[0], 1, 9);
+    be->idle();
+    logits(&toks[3], 1, 10);
+    std::vector<int32_t> fill(255);
+    for (size_t i = 0; i < fill.size(); ++i) fill[i] = int32_t(i % 40);
+    for (int p = 11; p < 255; p += 4) be->forward(&fill[size_t(p)], 4, p, row.data(), false);
+    for (int p = 255; p < 259; ++p) logits(&fill[size_t(p) % 255], 1, p);  // 1, then 2 splits
+    logits(&toks[1], 1, 12);  // back to one split
+    logits(&toks[2], 1, 13);  // (held at the backend's end)
+    if (t.time_passes) {  // the pass clock is read while the next pass is held
+      const auto times = be->take_pass_times();
+      EXPECT_FALSE(times.empty());
+      for (const auto& p : times) EXPECT_LE(p.start, p.end);
+    }
+    return all;
+  };
+  Tuning base;
+  base.use_mvq = true;
+  base.presubmit = false;
+  const std::vector<float> want = run(base);
+  if (want.empty()) GTEST_SKIP() << "no Vulkan device available; skipping";
+  Tuning ahead = base;
+  ahead.presubmit = true;
+  for (const bool timed : {false, true}) {
+    ahead.time_passes = timed && test::ops() &&
+                        test::ops()->ctx().caps.timestamp_bits > 0;
+    const std::vector<float> got = run(ahead);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+        << "passes submitted ahead, timed " << ahead.time_passes;
+  }
+}
+
 TEST(VulkanForward, RejectsBadInput) {
   const Config c{"llama", 50, 64, 1, 4, 2, 16, 96, 16, kernels::RopeMode::kAdjacent, false, false,
                  true, Type::kF32, Type::kF32, Type::kF32, Type::kF32, Type::kF32,

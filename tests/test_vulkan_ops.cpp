@@ -1187,6 +1187,54 @@ TEST(VulkanOps, SpinWaitAndPassClock) {
   }
 }
 
+// A gated submission (Context::submit_gated, Tuning::presubmit) runs only once released,
+// sees the host's writes made between its submission and its release, and can be held
+// while the one before it runs; settle releases and waits.
+TEST(VulkanOps, GatedSubmissionSeesHostWritesBeforeItsRelease) {
+  REQUIRE_VULKAN();
+  Context& c = ops()->ctx();
+  if (!c.caps.timeline_semaphore) GTEST_SKIP() << "the device has no timeline semaphores";
+  Memory& m = ops()->mem();
+  Buffer* src = m.host_buffer(64, false, "gate source");
+  Buffer* dst = m.host_buffer(64, true, "gate destination");
+  VkCommandBuffer cb = c.alloc_command_buffer();
+  VkCommandBufferBeginInfo bi{};
+  bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+  bi.flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT;
+  ASSERT_EQ(c.fn.vkBeginCommandBuffer(cb, &bi), VK_SUCCESS);
+  const VkBufferCopy cp{0, 0, 64};
+  ops()->transfer_barrier(cb);
+  c.fn.vkCmdCopyBuffer(cb, src->handle, dst->handle, 1, &cp);
+  ops()->host_barrier(cb);
+  ASSERT_EQ(c.fn.vkEndCommandBuffer(cb), VK_SUCCESS);
+  auto word = [](Buffer* b) { return static_cast<uint32_t*>(b->mapped)[5]; };
+  static_cast<uint32_t*>(dst->mapped)[5] = 0;
+  static_cast<uint32_t*>(src->mapped)[5] = 1;
+  c.submit_gated(cb);
+  EXPECT_TRUE(c.holding());
+  EXPECT_THROW(c.submit_gated(cb), Error);  // one held at a time
+  static_cast<uint32_t*>(src->mapped)[5] = 2;  // after the submission, before the release
+  c.open_gate();
+  EXPECT_FALSE(c.holding());
+  c.submit_gated(cb);  // held while the first may still run
+  c.wait_gated();
+  m.invalidate(*dst);
+  EXPECT_EQ(word(dst), 2u);
+  static_cast<uint32_t*>(src->mapped)[5] = 3;
+  c.open_gate();
+  c.wait_gated();
+  m.invalidate(*dst);
+  EXPECT_EQ(word(dst), 3u);
+  c.submit_gated(cb);
+  static_cast<uint32_t*>(src->mapped)[5] = 4;
+  c.run_now([](VkCommandBuffer) {});  // releases the held one first
+  EXPECT_FALSE(c.holding());
+  m.invalidate(*dst);
+  EXPECT_EQ(word(dst), 4u);
+  c.settle();  // nothing held: a no-op
+  c.free_command_buffer(cb);
+}
+
 // The rule that keeps gate/up's quantized output to one wave of workgroups (H100: 4 per
 // SM, 132 SMs: 16896 rows fit, 17408 do not); no limit where the limit or the SM count is
 // unknown.

@@ -76,8 +76,17 @@ class Backend {
                                 // next one's start the device waited for the host)
     double submit = 0;   // host seconds in vkQueueSubmit
     double outside = 0;  // host seconds from the previous pass's return to this submission
+    // where the device's clock is calibrated against the host's (calibrated true): seconds
+    // from the submission (or release) call to the pass's start on the device, and from its
+    // end on the device to the host's wait returning
+    bool calibrated = false;
+    double launch = 0, detect = 0;
   };
   virtual std::vector<PassTime> take_pass_times() = 0;
+  // No one-token pass follows soon: the pass that Tuning::presubmit holds for the next
+  // call (were it one of the same kind) runs now, so that a call of another kind does not
+  // wait for it. A no-op without a held pass.
+  virtual void idle() = 0;
 };
 
 }  // namespace petrel::vk

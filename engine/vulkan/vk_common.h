@@ -34,6 +34,7 @@ namespace petrel::vk {
   X(vkEnumerateDeviceExtensionProperties)      \
   X(vkCreateDevice)                            \
   X(vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) \
+  X(vkGetPhysicalDeviceCalibrateableTimeDomainsEXT) \
   X(vkGetDeviceProcAddr)
 
 // Entry points resolved through the device.
@@ -84,12 +85,17 @@ namespace petrel::vk {
   X(vkCreateQueryPool)               \
   X(vkDestroyQueryPool)              \
   X(vkGetQueryPoolResults)           \
+  X(vkCmdCopyQueryPoolResults)       \
   X(vkQueueSubmit)                   \
   X(vkCreateFence)                   \
   X(vkDestroyFence)                  \
   X(vkWaitForFences)                 \
   X(vkGetFenceStatus)                \
   X(vkResetFences)                   \
+  X(vkCreateSemaphore)               \
+  X(vkDestroySemaphore)              \
+  X(vkSignalSemaphore)               \
+  X(vkGetCalibratedTimestampsEXT)    \
   X(vkGetPipelineExecutablePropertiesKHR) \
   X(vkGetPipelineExecutableStatisticsKHR)
 

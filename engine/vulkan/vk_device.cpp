@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -349,8 +350,34 @@ std::unique_ptr<Context> Context::create(int device_index) {
     exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     c->caps.pipeline_stats = true;
   }
-  // feature chain of the device: pipeline statistics, integer dot, then cooperative
-  // matrix structs
+  // timeline semaphores (core in 1.2): gated submissions (Context::submit_gated)
+  VkPhysicalDeviceTimelineSemaphoreFeatures tsf{};
+  tsf.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES;
+  {
+    VkPhysicalDeviceFeatures2 f2{};
+    f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    f2.pNext = &tsf;
+    c->fn.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
+    tsf.pNext = nullptr;
+    c->caps.timeline_semaphore = tsf.timelineSemaphore == VK_TRUE;
+  }
+  // the device's clock against the host's (pass timing diagnostics: Context::calibrate)
+  if (c->fn.vkGetPhysicalDeviceCalibrateableTimeDomainsEXT &&
+      has_extension(c->fn, c->phys, VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME)) {
+    uint32_t n = 0;
+    c->fn.vkGetPhysicalDeviceCalibrateableTimeDomainsEXT(c->phys, &n, nullptr);
+    std::vector<VkTimeDomainEXT> d(n);
+    if (n && c->fn.vkGetPhysicalDeviceCalibrateableTimeDomainsEXT(c->phys, &n, d.data()) == VK_SUCCESS) {
+      d.resize(n);
+      auto has = [&](VkTimeDomainEXT t) { return std::find(d.begin(), d.end(), t) != d.end(); };
+      if (has(VK_TIME_DOMAIN_DEVICE_EXT) && has(VK_TIME_DOMAIN_CLOCK_MONOTONIC_EXT)) {
+        exts.push_back(VK_EXT_CALIBRATED_TIMESTAMPS_EXTENSION_NAME);
+        c->caps.calibrated_timestamps = true;
+      }
+    }
+  }
+  // feature chain of the device: timeline semaphores, pipeline statistics, integer dot,
+  // then cooperative matrix structs
   void* chain = nullptr;
   if (c->caps.coopmat) chain = &cmf;
   if (c->caps.integer_dot) {
@@ -360,6 +387,10 @@ std::unique_ptr<Context> Context::create(int device_index) {
   if (c->caps.pipeline_stats) {
     pef.pNext = chain;
     chain = &pef;
+  }
+  if (c->caps.timeline_semaphore) {
+    tsf.pNext = chain;
+    chain = &tsf;
   }
   VkDeviceCreateInfo dci{};
   dci.pNext = chain;
@@ -384,12 +415,33 @@ std::unique_ptr<Context> Context::create(int device_index) {
   VkFenceCreateInfo fci{};
   fci.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
   PETREL_VK_CHECK(c->fn.vkCreateFence(c->device, &fci, nullptr, &c->fence_));
+  if (c->caps.timeline_semaphore) {
+    for (VkFence& f : c->gate_fences_) PETREL_VK_CHECK(c->fn.vkCreateFence(c->device, &fci, nullptr, &f));
+    VkSemaphoreTypeCreateInfo tci{};
+    tci.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO;
+    tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+    tci.initialValue = 0;
+    VkSemaphoreCreateInfo sci{};
+    sci.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO;
+    sci.pNext = &tci;
+    PETREL_VK_CHECK(c->fn.vkCreateSemaphore(c->device, &sci, nullptr, &c->gate_));
+  }
   return c;
 }
 
 Context::~Context() {
   if (device) {
+    if (held_ >= 0) {  // (else the device would wait for it forever)
+      VkSemaphoreSignalInfo si{};
+      si.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO;
+      si.semaphore = gate_;
+      si.value = gate_value_;
+      fn.vkSignalSemaphore(device, &si);
+    }
     fn.vkDeviceWaitIdle(device);
+    if (gate_) fn.vkDestroySemaphore(device, gate_, nullptr);
+    for (VkFence f : gate_fences_)
+      if (f) fn.vkDestroyFence(device, f, nullptr);
     if (fence_) fn.vkDestroyFence(device, fence_, nullptr);
     if (pool_) fn.vkDestroyCommandPool(device, pool_, nullptr);
     fn.vkDestroyDevice(device, nullptr);
@@ -413,6 +465,7 @@ void Context::free_command_buffer(VkCommandBuffer cb) {
 }
 
 void Context::submit_and_wait(VkCommandBuffer cb) {
+  settle();
   VkSubmitInfo si{};
   si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
   si.commandBufferCount = 1;
@@ -420,24 +473,97 @@ void Context::submit_and_wait(VkCommandBuffer cb) {
   using Clock = std::chrono::steady_clock;
   PETREL_VK_CHECK(fn.vkResetFences(device, 1, &fence_));
   const Clock::time_point t0 = Clock::now();
+  last_release_at = std::chrono::duration<double>(t0.time_since_epoch()).count();
   PETREL_VK_CHECK(fn.vkQueueSubmit(queue, 1, &si, fence_));
   const Clock::time_point t1 = Clock::now();
   last_submit_s = std::chrono::duration<double>(t1 - t0).count();
   last_outside_s = last_return_ == Clock::time_point{}
                        ? 0.0
                        : std::chrono::duration<double>(t0 - last_return_).count();
+  wait_fence(fence_);
+}
+
+void Context::wait_fence(VkFence fence) {
+  using Clock = std::chrono::steady_clock;
   bool done = false;
   if (spin_wait) {
-    const Clock::time_point give_up = t1 + std::chrono::seconds(1);
+    const Clock::time_point give_up = Clock::now() + std::chrono::seconds(1);
     do {
-      const VkResult r = fn.vkGetFenceStatus(device, fence_);
+      const VkResult r = fn.vkGetFenceStatus(device, fence);
       if (r != VK_SUCCESS && r != VK_NOT_READY)
         throw_vk_error("vkGetFenceStatus", r, __FILE__, __LINE__);
       done = r == VK_SUCCESS;
     } while (!done && Clock::now() < give_up);
   }
-  if (!done) PETREL_VK_CHECK(fn.vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX));
+  if (!done) PETREL_VK_CHECK(fn.vkWaitForFences(device, 1, &fence, VK_TRUE, UINT64_MAX));
   last_return_ = Clock::now();
+  last_seen_at = std::chrono::duration<double>(last_return_.time_since_epoch()).count();
+}
+
+std::pair<uint64_t, double> Context::calibrate() const {
+  if (!caps.calibrated_timestamps) return {0, 0.0};
+  VkCalibratedTimestampInfoEXT info[2]{};
+  for (auto& i : info) i.sType = VK_STRUCTURE_TYPE_CALIBRATED_TIMESTAMP_INFO_EXT;
+  info[0].timeDomain = VK_TIME_DOMAIN_DEVICE_EXT;
+  info[1].timeDomain = VK_TIME_DOMAIN_CLOCK_MONOTONIC_EXT;
+  uint64_t ts[2] = {0, 0}, deviation = 0;
+  PETREL_VK_CHECK(fn.vkGetCalibratedTimestampsEXT(device, 2, info, ts, &deviation));
+  return {ts[0], double(ts[1]) * 1e-9};
+}
+
+void Context::submit_gated(VkCommandBuffer cb) {
+  if (!gate_) throw Error("Vulkan: gated submission needs timeline semaphores (device '" + name + "')");
+  if (held_ >= 0) throw Error("Vulkan: a gated submission is already held");
+  const int slot = released_ == 0 ? 1 : 0;
+  PETREL_VK_CHECK(fn.vkResetFences(device, 1, &gate_fences_[slot]));
+  const uint64_t wait_value = gate_value_ + 1;
+  VkTimelineSemaphoreSubmitInfo ts{};
+  ts.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO;
+  ts.waitSemaphoreValueCount = 1;
+  ts.pWaitSemaphoreValues = &wait_value;
+  const VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+  VkSubmitInfo si{};
+  si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+  si.pNext = &ts;
+  si.waitSemaphoreCount = 1;
+  si.pWaitSemaphores = &gate_;
+  si.pWaitDstStageMask = &stage;
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cb;
+  PETREL_VK_CHECK(fn.vkQueueSubmit(queue, 1, &si, gate_fences_[slot]));
+  gate_value_ = wait_value;
+  held_ = slot;
+}
+
+void Context::open_gate() {
+  if (held_ < 0) throw Error("Vulkan: open_gate without a held submission");
+  if (released_ >= 0) wait_gated();
+  using Clock = std::chrono::steady_clock;
+  VkSemaphoreSignalInfo si{};
+  si.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO;
+  si.semaphore = gate_;
+  si.value = gate_value_;
+  const Clock::time_point t0 = Clock::now();
+  last_release_at = std::chrono::duration<double>(t0.time_since_epoch()).count();
+  PETREL_VK_CHECK(fn.vkSignalSemaphore(device, &si));
+  last_submit_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  last_outside_s = last_return_ == Clock::time_point{}
+                       ? 0.0
+                       : std::chrono::duration<double>(t0 - last_return_).count();
+  released_ = held_;
+  held_ = -1;
+}
+
+void Context::wait_gated() {
+  if (released_ < 0) return;
+  const int slot = released_;
+  released_ = -1;  // (also when the wait throws: the device is then lost anyway)
+  wait_fence(gate_fences_[slot]);
+}
+
+void Context::settle() {
+  if (held_ >= 0) open_gate();
+  wait_gated();
 }
 
 void Context::run_now(const std::function<void(VkCommandBuffer)>& rec) {

@@ -75,6 +75,7 @@ class BackendImpl final : public Backend {
   std::vector<PassTime> take_pass_times() override {
     return std::exchange(pass_times_, {});
   }
+  void idle() override { ops_->ctx().settle(); }
 
  private:
   // (kTopK's k is not part of it: the pass reads it from params, kParamTopK)
@@ -122,6 +123,11 @@ class BackendImpl final : public Backend {
   Key last_key_{};
   size_t recorded_ = 0;
   std::vector<PassTime> pass_times_;  // Tuning::time_passes
+  // Tuning::presubmit (not while profiling): the kind of the one-token pass held by the
+  // device for the next call (Context::holding)
+  bool presubmit_ = false;
+  Out held_out_ = Out::kLastLogits;
+  uint32_t held_split_ = 0;
 };
 
 BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int max_batch,
@@ -139,6 +145,10 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
                 std::to_string(hp_.n_head_kv) + ", n_rot " + std::to_string(hp_.n_rot) +
                 "): needs an even head_dim <= 256, n_head % n_head_kv == 0, an even n_rot <= head_dim");
   ops_ = std::make_unique<Ops>(device_index, tuning);
+  {
+    const Tuning& t = ops_->pipes().tuning();
+    presubmit_ = t.presubmit && !t.profile && ops_->ctx().caps.timeline_semaphore;
+  }
 
   tok_embd_ = ops_->upload_weight(w.tok_embd, "token_embd.weight");
   if (owns_output_) {
@@ -225,6 +235,10 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
 }
 
 BackendImpl::~BackendImpl() {
+  try {
+    ops_->ctx().settle();  // (a held pass still refers to the command buffers)
+  } catch (const Error&) {
+  }
   for (auto& [key, cb] : cmds_) ops_->ctx().free_command_buffer(cb);
   for (auto& [key, prof] : profiles_) ops_->profile_destroy(prof);
 }
@@ -235,6 +249,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   auto it = cmds_.find(key);
   if (it != cmds_.end()) return it->second;
   if (cmds_.size() >= 16) {
+    ops_->ctx().settle();  // (none of them may be pending)
     for (auto& [k, cb] : cmds_) ops_->ctx().free_command_buffer(cb);
     cmds_.clear();
   }
@@ -248,6 +263,8 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   VkCommandBuffer cb = c.alloc_command_buffer();
   VkCommandBufferBeginInfo bi{};
   bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+  // a one-token pass is submitted again (held) while it runs: Tuning::presubmit
+  if (n == 1 && presubmit_) bi.flags |= VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT;
   PETREL_VK_CHECK(c.fn.vkBeginCommandBuffer(cb, &bi));
   const bool clock = o.pipes().tuning().time_passes;
   if (clock) o.pass_clock(cb, false);
@@ -580,6 +597,15 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
                   std::to_string(i) + " is outside the vocabulary of " + std::to_string(hp_.n_vocab));
   // floats per row handed back
   const size_t row = what == Out::kHidden ? size_t(hp_.n_embd) : size_t(hp_.n_vocab);
+  Context& c = ops_->ctx();
+  // Tuning::presubmit: a one-token pass is submitted behind the gate (Context::submit_gated)
+  // and released at once, the next one (at pos + 1, same kind) submitted while it runs
+  const bool ahead = presubmit_ && n == 1 && pos + 2 <= n_ctx_;
+  // the pass the device holds is this one where the kind and the split count agree: its
+  // position and token come from the params written below, before its release
+  const bool take_held = c.holding() && n == 1 && held_out_ == what &&
+                         held_split_ == decode_splits(uint32_t(pos) + 1);
+  if (c.holding() && !take_held) c.settle();  // it runs harmlessly (see the end)
   for (int done = 0; done < n;) {
     const int m = std::min(max_batch_, n - done);
     const uint32_t p0 = uint32_t(pos + done);
@@ -587,11 +613,45 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
     static_cast<uint32_t*>(host_params_->mapped)[0] = p0;
     static_cast<uint32_t*>(host_params_->mapped)[kParamTopK] = k;
     const uint32_t n_split = m == 1 ? decode_splits(p0 + 1) : 1;
-    VkCommandBuffer cb = record(uint32_t(m), what, n_split);
-    ops_->ctx().submit_and_wait(cb);
+    if (take_held) {
+      last_key_ = std::make_tuple(1u, what, n_split);
+      c.open_gate();
+    } else {
+      VkCommandBuffer cb = record(uint32_t(m), what, n_split);
+      if (ahead) {
+        c.submit_gated(cb);
+        c.open_gate();
+      } else {
+        c.submit_and_wait(cb);
+      }
+    }
+    if (ahead) {
+      const Key key = last_key_;
+      held_split_ = decode_splits(p0 + 2);
+      held_out_ = what;
+      c.submit_gated(record(1, what, held_split_));
+      last_key_ = key;
+      c.wait_gated();
+      // until the next call writes its own, the held pass runs at the next position with
+      // token 0: were it released for a call of another kind, it writes only the KV cache
+      // row past this one (rewritten before any pass reads it) and buffers that every pass
+      // writes before reading
+      static_cast<uint32_t*>(host_tokens_->mapped)[0] = 0;
+      static_cast<uint32_t*>(host_params_->mapped)[0] = p0 + 1;
+    } else {
+      c.wait_gated();  // (the held pass this call took)
+    }
     if (ops_->pipes().tuning().time_passes) {
       const auto [start, end] = ops_->pass_clock_read();
-      pass_times_.push_back({start, end, ops_->ctx().last_submit_s, ops_->ctx().last_outside_s});
+      PassTime t{start, end, c.last_submit_s, c.last_outside_s};
+      const auto [ticks, host_s] = c.calibrate();
+      if (host_s > 0) {
+        const double to_host = host_s - ops_->ticks_to_seconds(ticks);
+        t.calibrated = true;
+        t.launch = start + to_host - c.last_release_at;
+        t.detect = c.last_seen_at - (end + to_host);
+      }
+      pass_times_.push_back(t);
     }
     ops_->mem().invalidate(*readback_);
     const auto* src = static_cast<const float*>(readback_->mapped);

@@ -251,18 +251,20 @@ class Ops {
   std::vector<std::pair<std::string, double>> profile_read(const StageProfile& prof);
   void profile_destroy(StageProfile& prof);
   // Pass clock (Tuning::time_passes): a timestamp at the start (end false: also resets
-  // the two queries) or the end of a pass; pass_clock_read gives both of the last
-  // execution, seconds on the device's clock. Needs timestamps.
+  // the two queries) or the end of a pass (then both copied to host memory, so that a
+  // submission of the same command buffer held for later, Context::submit_gated, does not
+  // keep them from the host); pass_clock_read gives both of the last execution, seconds on
+  // the device's clock, once the host has waited for it. Needs timestamps.
   void pass_clock(VkCommandBuffer cb, bool end);
   std::pair<double, double> pass_clock_read();
   // Makes earlier shader and transfer writes visible to later shaders and transfers.
   void transfer_barrier(VkCommandBuffer cb);
   // Makes earlier transfer/shader writes visible to the host (before the fence wait).
   void host_barrier(VkCommandBuffer cb);
-
- private:
   // A timestamp (or a difference of two) in seconds: the valid bits times the period.
   double ticks_to_seconds(uint64_t ticks) const;
+
+ private:
   void mat_push(const GpuWeight& w, const MatArgs& a, MulMvPush* p) const;
   std::vector<BufRef> mat_bufs(const GpuWeight& w, const GpuWeight* w2, const MatArgs& a) const;
   void grid_rows(uint32_t n_groups, uint32_t* gx, uint32_t* gz) const;
@@ -287,6 +289,7 @@ class Ops {
   StageProfile* profiling_ = nullptr;
   std::string stage_tag_;  // tag_stage()
   VkQueryPool pass_pool_ = VK_NULL_HANDLE;  // pass_clock()
+  Buffer* pass_times_ = nullptr;  // pass_clock(): the two timestamps, in host memory
 };
 
 // Lower-case suffix of a weight type in pipeline names ("q4_k").

@@ -125,6 +125,12 @@ struct Tuning {
   bool spin_wait = false;
   // Backend: timestamps at the start and end of every pass (Backend::take_pass_times)
   bool time_passes = false;
+  // Backend: after a one-token pass the next one-token pass of the same kind is submitted
+  // ahead, held by the device until the next call opens its gate (Context::submit_gated;
+  // with timeline semaphores): the next token's submission is paid while this one runs.
+  // A call of another kind first runs the held pass (at the next position, token 0: it
+  // writes only a KV row past the valid ones); Backend::idle does that at once.
+  bool presubmit = false;
   // Diagnostic only, results are wrong: Ops::barrier records nothing (outside profiles),
   // so dependent stages overlap; bench_vulkan --mvqo nobarrier times the upper bound of
   // what removing the stage boundaries could give
