@@ -3,9 +3,10 @@
 // per block type (with a tuning sweep), decode (tg) and prompt (pp) tokens/s per model type.
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
-//                [--mm-only] [--profile [--mvq] [--pipeline-stats]]
+//                [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
-//                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,WG/ROWS/GLU_ROWS,...]
+//                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,
+//                        WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -87,13 +88,25 @@ struct Args {
 petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
   petrel::vk::Ops probe(a.device);
   petrel::vk::Tuning tu = petrel::vk::Ops::default_tuning(probe.ctx().caps);
-  if (variant == "nof32x") {
-    tu.mvq_f32x = false;
-  } else if (variant == "noqkv") {
-    tu.mvq_qkv = false;
-  } else if (variant == "nobarrier") {
-    tu.no_barriers = true;
-  } else if (variant.rfind("nobarrier:", 0) == 0) {
+  // the variants that set one switch of the tuning
+  using T = petrel::vk::Tuning;
+  struct Switch {
+    const char* name;
+    bool T::*field;
+    bool value;
+  };
+  static const Switch kSwitches[] = {
+      {"nof32x", &T::mvq_f32x, false},        {"noqkv", &T::mvq_qkv, false},
+      {"nobarrier", &T::no_barriers, true},   {"nodirect", &T::direct_params, false},
+      {"noembedq8", &T::embed_q8, false},     {"spin", &T::spin_wait, true},
+      {"nospin", &T::spin_wait, false},       {"ahead", &T::presubmit, true},
+      {"noahead", &T::presubmit, false}};
+  for (const Switch& sw : kSwitches)
+    if (variant == sw.name) {
+      tu.*sw.field = sw.value;
+      return tu;
+    }
+  if (variant.rfind("nobarrier:", 0) == 0) {
     tu.skip_barriers = uint32_t(std::stoul(variant.substr(10)));
   } else if (variant.rfind("twice:", 0) == 0) {
     tu.repeat_stages = uint32_t(std::stoul(variant.substr(6)));
@@ -104,18 +117,6 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
           "--mvqo unroll:PLAIN/QOUT[/GLU/QOUTX] (chunks a thread loads at once)");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0})
       s->unroll = u, s->o_unroll = uo, s->glu_unroll = ug, s->x_unroll = ux;
-  } else if (variant == "nodirect") {
-    tu.direct_params = false;
-  } else if (variant == "noembedq8") {
-    tu.embed_q8 = false;
-  } else if (variant == "spin") {
-    tu.spin_wait = true;
-  } else if (variant == "nospin") {
-    tu.spin_wait = false;
-  } else if (variant == "ahead") {
-    tu.presubmit = true;
-  } else if (variant == "noahead") {
-    tu.presubmit = false;
   } else if (variant == "onewave") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->glu_max_per_sm = 0;
   } else if (variant == "off") {
@@ -125,7 +126,7 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
       throw std::runtime_error(
           "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
-          "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin or "
+          "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin, ahead, noahead or "
           "WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
@@ -639,7 +640,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

@@ -243,19 +243,22 @@ bool device_uses_coopmat(uint32_t n_tokens) {
   }
 }
 
+// (tuning: the device's default when null)
 std::unique_ptr<Backend> make_backend(const ModelWeights& w, int n_ctx, int max_batch,
-                                      bool mvq) {
+                                      const Tuning* tuning) {
   try {
-    if (mvq) {
-      Tuning t;
-      t.use_mvq = true;
-      return Backend::create(w, 0, n_ctx, max_batch, &t);
-    }
-    return Backend::create(w, 0, n_ctx, max_batch);
+    return Backend::create(w, 0, n_ctx, max_batch, tuning);
   } catch (const Error& e) {
     if (std::string(e.what()).find("no loader/driver") != std::string::npos) return nullptr;
     throw;
   }
+}
+
+std::unique_ptr<Backend> make_backend(const ModelWeights& w, int n_ctx, int max_batch,
+                                      bool mvq) {
+  Tuning t;
+  t.use_mvq = true;
+  return make_backend(w, n_ctx, max_batch, mvq ? &t : nullptr);
 }
 
 // Prompt of n_prompt tokens (all logits), then n_decode single tokens; every logits row
@@ -369,19 +372,17 @@ TEST(VulkanForward, TopKOfEveryKFromOneRecordedPass) {
 // How a pass gets its inputs and how the host waits for it change no bits: positions and
 // token ids copied from host memory (no Tuning::direct_params) and a polled fence
 // (Tuning::spin_wait) against the defaults, over a prompt and decode steps.
+// Two layers of the int8-activation types (the pass-transport tests' model)
+const Config kTransport{"llama", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent,
+                        false, false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0, Type::kQ6_K,
+                        Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+
 TEST(VulkanForward, PassTransportGivesTheSameLogits) {
-  const Config c{"llama", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
-                 false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0, Type::kQ6_K, Type::kQ4_K,
-                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+  const Config& c = kTransport;
   TinyModel m(c, 7);
   auto logits_of = [&](const Tuning& t) {
-    std::unique_ptr<Backend> be;
-    try {
-      be = Backend::create(m.w, 0, 16, 4, &t);
-    } catch (const Error& e) {
-      if (std::string(e.what()).find("no loader/driver") != std::string::npos) return std::vector<float>{};
-      throw;
-    }
+    auto be = make_backend(m.w, 16, 4, &t);
+    if (!be) return std::vector<float>{};
     const int32_t toks[6] = {3, 17, 39, 5, 0, 22};
     std::vector<float> all, row(size_t(c.n_vocab));
     be->forward(toks, 3, 0, row.data(), false);
@@ -408,18 +409,11 @@ TEST(VulkanForward, PassTransportGivesTheSameLogits) {
 // change of kind, a prompt, a step back in position, a change of split count (past 256
 // cached positions), Backend::idle, and a pass still held when the backend goes.
 TEST(VulkanForward, PassesSubmittedAheadGiveTheSameResults) {
-  const Config c{"llama", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
-                 false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ8_0, Type::kQ6_K, Type::kQ4_K,
-                 Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+  const Config& c = kTransport;
   TinyModel m(c, 9);
   auto run = [&](const Tuning& t) {
-    std::unique_ptr<Backend> be;
-    try {
-      be = Backend::create(m.w, 0, 272, 4, &t);
-    } catch (const Error& e) {
-      if (std::string(e.what()).find("no loader/driver") != std::string::npos) return std::vector<float>{};
-      throw;
-    }
+    auto be = make_backend(m.w, 272, 4, &t);
+    if (!be) return std::vector<float>{};
     std::vector<float> all, row(size_t(c.n_vocab));
     auto logits = [&](const int32_t* toks, int n, int pos) {
       be->forward(toks, n, pos, row.data(), false);

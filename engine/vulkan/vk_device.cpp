@@ -431,13 +431,7 @@ std::unique_ptr<Context> Context::create(int device_index) {
 
 Context::~Context() {
   if (device) {
-    if (held_ >= 0) {  // (else the device would wait for it forever)
-      VkSemaphoreSignalInfo si{};
-      si.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO;
-      si.semaphore = gate_;
-      si.value = gate_value_;
-      fn.vkSignalSemaphore(device, &si);
-    }
+    if (held_ >= 0) signal_gate();  // (else the device would wait for it forever)
     fn.vkDeviceWaitIdle(device);
     if (gate_) fn.vkDestroySemaphore(device, gate_, nullptr);
     for (VkFence f : gate_fences_)
@@ -470,17 +464,25 @@ void Context::submit_and_wait(VkCommandBuffer cb) {
   si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cb;
-  using Clock = std::chrono::steady_clock;
   PETREL_VK_CHECK(fn.vkResetFences(device, 1, &fence_));
-  const Clock::time_point t0 = Clock::now();
-  last_release_at = std::chrono::duration<double>(t0.time_since_epoch()).count();
+  const auto t0 = std::chrono::steady_clock::now();
   PETREL_VK_CHECK(fn.vkQueueSubmit(queue, 1, &si, fence_));
-  const Clock::time_point t1 = Clock::now();
-  last_submit_s = std::chrono::duration<double>(t1 - t0).count();
+  note_release(t0);
+  wait_fence(fence_);
+}
+
+// seconds on `t`'s clock since its epoch
+static double epoch_seconds(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+void Context::note_release(std::chrono::steady_clock::time_point t0) {
+  using Clock = std::chrono::steady_clock;
+  last_release_at = epoch_seconds(t0);
+  last_submit_s = std::chrono::duration<double>(Clock::now() - t0).count();
   last_outside_s = last_return_ == Clock::time_point{}
                        ? 0.0
                        : std::chrono::duration<double>(t0 - last_return_).count();
-  wait_fence(fence_);
 }
 
 void Context::wait_fence(VkFence fence) {
@@ -497,7 +499,7 @@ void Context::wait_fence(VkFence fence) {
   }
   if (!done) PETREL_VK_CHECK(fn.vkWaitForFences(device, 1, &fence, VK_TRUE, UINT64_MAX));
   last_return_ = Clock::now();
-  last_seen_at = std::chrono::duration<double>(last_return_.time_since_epoch()).count();
+  last_seen_at = epoch_seconds(last_return_);
 }
 
 std::pair<uint64_t, double> Context::calibrate() const {
@@ -538,20 +540,19 @@ void Context::submit_gated(VkCommandBuffer cb) {
 void Context::open_gate() {
   if (held_ < 0) throw Error("Vulkan: open_gate without a held submission");
   if (released_ >= 0) wait_gated();
-  using Clock = std::chrono::steady_clock;
+  const auto t0 = std::chrono::steady_clock::now();
+  PETREL_VK_CHECK(signal_gate());
+  note_release(t0);
+  released_ = held_;
+  held_ = -1;
+}
+
+VkResult Context::signal_gate() {
   VkSemaphoreSignalInfo si{};
   si.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO;
   si.semaphore = gate_;
   si.value = gate_value_;
-  const Clock::time_point t0 = Clock::now();
-  last_release_at = std::chrono::duration<double>(t0.time_since_epoch()).count();
-  PETREL_VK_CHECK(fn.vkSignalSemaphore(device, &si));
-  last_submit_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  last_outside_s = last_return_ == Clock::time_point{}
-                       ? 0.0
-                       : std::chrono::duration<double>(t0 - last_return_).count();
-  released_ = held_;
-  held_ = -1;
+  return fn.vkSignalSemaphore(device, &si);
 }
 
 void Context::wait_gated() {

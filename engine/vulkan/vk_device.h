@@ -95,6 +95,11 @@ class Context {
   VkCommandPool pool_ = VK_NULL_HANDLE;
   // waits for `fence` (see submit_and_wait), then notes the time of the return
   void wait_fence(VkFence fence);
+  // after a submission or release call that began at t0: last_release_at, last_submit_s
+  // and last_outside_s
+  void note_release(std::chrono::steady_clock::time_point t0);
+  // signals gate_ to gate_value_ (releases the held submission)
+  VkResult signal_gate();
   VkFence fence_ = VK_NULL_HANDLE;
   std::chrono::steady_clock::time_point last_return_{};  // of the last wait for a pass
   // submit_gated: the semaphore, the value the last gated submission waits for, and two
