@@ -6,7 +6,7 @@
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
 //                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,
-//                        WG/ROWS/GLU_ROWS,...]
+//                        directlogits,nodirectlogits,copy,WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -27,8 +27,11 @@
 //           and token ids copied from host memory at each pass's start, no
 //           Tuning::direct_params), "spin" / "nospin" (the host polls each pass's fence, or
 //           sleeps on it: Tuning::spin_wait), "ahead" / "noahead" (the next token's
-//           pass submitted while one runs, or after it: Tuning::presubmit) or mul_mvqo
-//           row groups of WG
+//           pass submitted while one runs, or after it: Tuning::presubmit),
+//           "directlogits" / "nodirectlogits" (the output matvec writes the logits into
+//           host memory, or a copy does: Tuning::direct_logits), "copy" (tg hands each
+//           token's logits back through Backend::forward, a copy, rather than
+//           forward_logits, as Session::eval does) or mul_mvqo row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
@@ -100,7 +103,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
       {"nobarrier", &T::no_barriers, true},   {"nodirect", &T::direct_params, false},
       {"noembedq8", &T::embed_q8, false},     {"spin", &T::spin_wait, true},
       {"nospin", &T::spin_wait, false},       {"ahead", &T::presubmit, true},
-      {"noahead", &T::presubmit, false}};
+      {"noahead", &T::presubmit, false},      {"directlogits", &T::direct_logits, true},
+      {"nodirectlogits", &T::direct_logits, false}};
   for (const Switch& sw : kSwitches)
     if (variant == sw.name) {
       tu.*sw.field = sw.value;
@@ -121,13 +125,13 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->glu_max_per_sm = 0;
   } else if (variant == "off") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->rows = s->glu_rows = 0;
-  } else if (variant != "default") {
+  } else if (variant != "default" && variant != "copy") {
     uint32_t wg = 0, rows = 0, glu_rows = 0;
     if (std::sscanf(variant.c_str(), "%u/%u/%u", &wg, &rows, &glu_rows) != 3)
       throw std::runtime_error(
           "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
-          "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin, ahead, noahead or "
-          "WG/ROWS/GLU_ROWS");
+          "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin, ahead, noahead, "
+          "directlogits, nodirectlogits, copy or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -471,8 +475,17 @@ void bench_model(const Args& a, const std::string& kind) {
   for (int r = 0; r < a.reps; ++r) {
     be->take_pass_times();
     const double s = now_s();
-    for (int i = 0; i < a.tg; ++i) be->forward(&toks[size_t(i) % toks.size()], 1, i, logits.data(), false);
+    // the logits where the pass leaves them (as Session::eval), or copied out ("copy")
+    const float* kept = nullptr;
+    for (int i = 0; i < a.tg; ++i) {
+      const int32_t* t = &toks[size_t(i) % toks.size()];
+      if (variant == "copy")
+        be->forward(t, 1, i, logits.data(), false);
+      else
+        kept = be->forward_logits(t, 1, i);
+    }
     tg.push_back(a.tg / (now_s() - s));
+    if (kept) std::copy(kept, kept + n_vocab, logits.begin());
     be->idle();  // (a pass held for the next token runs now, not in the next timing)
     const auto pt = be->take_pass_times();
     for (size_t i = 0; i < pt.size(); ++i) {
@@ -640,7 +653,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

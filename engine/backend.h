@@ -17,6 +17,12 @@ class ForwardBackend {
   // Runs tokens[0..n) at positions pos..pos+n-1, updating the KV cache. Writes logits
   // [n_vocab] of the last token, or of all n tokens ([n, n_vocab]) if all_logits.
   virtual void forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) = 0;
+  // Runs tokens like forward(..., all_logits false) and returns the last token's logits
+  // [n_vocab] where the backend keeps them, valid until its next call; a backend that has
+  // no such place returns nullptr and runs nothing (the caller then uses forward).
+  virtual const float* forward_kept(const int32_t* /*tokens*/, int /*n*/, int /*pos*/) {
+    return nullptr;
+  }
   // Runs tokens like forward and returns the id of the last token's largest logit (the
   // lowest id among equal ones, as std::max_element). Here through `scratch` [n_vocab];
   // a backend that finds it on its device overrides this and reads back only the id.

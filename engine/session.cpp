@@ -25,6 +25,9 @@ class VulkanForward final : public ForwardBackend {
   void forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) override {
     be_->forward(tokens, n, pos, logits, all_logits);
   }
+  const float* forward_kept(const int32_t* tokens, int n, int pos) override {
+    return be_->forward_logits(tokens, n, pos);
+  }
   int32_t forward_argmax(const int32_t* tokens, int n, int pos, float*, int) override {
     return be_->forward_argmax(tokens, n, pos);
   }
@@ -91,9 +94,16 @@ class SessionImpl final : public Session {
     check_room(n);
     logits_.resize(size_t(all_logits ? n : 1) * n_vocab_);
     n_logits_ = all_logits ? n : 1;
+    kept_ = nullptr;
     for (int i = 0; i < n; i += n_batch_) {
       const int m = std::min(n_batch_, n - i);
       const bool last = i + m == n;
+      // the last token's logits where the backend keeps them (a GPU's readback buffer),
+      // not copied
+      if (!all_logits && last && (kept_ = backend_->forward_kept(tokens.data() + i, m, n_past_))) {
+        n_past_ += m;
+        break;
+      }
       float* out = all_logits ? &logits_[size_t(i) * n_vocab_] : logits_.data();
       if (!all_logits && !last) {
         scratch_.resize(n_vocab_);
@@ -129,7 +139,7 @@ class SessionImpl final : public Session {
       throw Error("logits: none kept (nothing evaluated yet, or the last call was eval_greedy or eval_top_k)");
     if (i < 0) i = n_logits_ - 1;
     if (i < 0 || i >= n_logits_) throw Error("logits: index " + std::to_string(i) + " out of range");
-    return &logits_[size_t(i) * n_vocab_];
+    return kept_ ? kept_ : &logits_[size_t(i) * n_vocab_];
   }
 
  private:
@@ -141,6 +151,7 @@ class SessionImpl final : public Session {
     if (n == 0) throw Error(std::string(what) + ": no tokens");
     check_room(n);
     n_logits_ = 0;  // none kept: logits() throws until the next eval
+    kept_ = nullptr;
     scratch_.resize(n_vocab_);
     for (int i = 0; i < n; i += n_batch_) {
       const int m = std::min(n_batch_, n - i);
@@ -161,6 +172,7 @@ class SessionImpl final : public Session {
   std::unique_ptr<ForwardBackend> backend_;
   int n_ctx_ = 0, n_batch_ = 0, n_vocab_ = 0, n_past_ = 0, n_logits_ = 0;
   std::vector<float> logits_, scratch_;
+  const float* kept_ = nullptr;  // the last eval's logits in the backend (forward_kept)
   std::string fallback_;
   uint64_t device_bytes_ = 0;
 };

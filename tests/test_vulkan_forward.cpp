@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "engine/vulkan/vk_backend.h"
@@ -402,6 +404,53 @@ TEST(VulkanForward, PassTransportGivesTheSameLogits) {
   polled.spin_wait = true;
   EXPECT_EQ(logits_of(copied), want) << "params copied from host memory";
   EXPECT_EQ(logits_of(polled), want) << "fence polled";
+}
+
+// Logits left where the pass put them (Backend::forward_logits, what Session::eval uses)
+// are the bits forward copies out, written by the output matvec straight into host memory
+// (Tuning::direct_logits) or copied there, with passes submitted ahead or not; and they
+// stay put until the next call (the pass held for it does not overwrite them).
+TEST(VulkanForward, KeptLogitsAreTheCopiedOnes) {
+  const Config& c = kTransport;
+  TinyModel m(c, 11);
+  const size_t nv = size_t(c.n_vocab);
+  const int32_t toks[7] = {3, 17, 39, 5, 0, 22, 9};
+  auto run = [&](const Tuning& t, bool kept) {
+    auto be = make_backend(m.w, 16, 4, &t);
+    if (!be) return std::vector<float>{};
+    std::vector<float> all, row(nv);
+    for (int i : {0, 3, 4, 5, 6}) {
+      const int n = i == 0 ? 3 : 1;  // a prompt, then one token at a time
+      if (kept) {
+        const float* l = be->forward_logits(&toks[i], n, i);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        all.insert(all.end(), l, l + nv);
+      } else {
+        be->forward(&toks[i], n, i, row.data(), false);
+        all.insert(all.end(), row.begin(), row.end());
+      }
+    }
+    return all;
+  };
+  Tuning base;
+  base.use_mvq = true;
+  const std::vector<float> want = run(base, false);
+  if (want.empty()) GTEST_SKIP() << "no Vulkan device available; skipping";
+  for (const bool direct : {false, true})
+    for (const bool ahead : {false, true}) {
+      Tuning t = base;
+      t.direct_logits = direct;
+      t.presubmit = ahead;
+      const std::vector<float> got = run(t, true);
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+          << "kept logits, direct " << direct << ", ahead " << ahead;
+      if (direct) {
+        const std::vector<float> copied = run(t, false);
+        EXPECT_EQ(std::memcmp(copied.data(), want.data(), copied.size() * sizeof(float)), 0)
+            << "direct logits copied by forward, ahead " << ahead;
+      }
+    }
 }
 
 // Passes submitted ahead (Tuning::presubmit) give the bits of passes submitted when

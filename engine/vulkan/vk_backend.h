@@ -45,6 +45,10 @@ class Backend {
   // all_logits. Needs every layer on the GPU (throws otherwise).
   virtual void forward(const int32_t* tokens, int n, int pos, float* logits_out,
                        bool all_logits) = 0;
+  // Runs tokens like forward (the last token's logits only) and returns those logits
+  // [n_vocab] where the pass left them, in host memory the backend owns: valid until its
+  // next call (no copy). Needs every layer on the GPU (throws otherwise).
+  virtual const float* forward_logits(const int32_t* tokens, int n, int pos) = 0;
   // Runs tokens like forward and returns the id of the last token's largest logit (the
   // lowest id among equal ones), found on the GPU: only that id is read back (greedy
   // decoding). Needs every layer on the GPU (throws otherwise).

@@ -56,6 +56,7 @@ class BackendImpl final : public Backend {
               const Tuning* tuning, int n_layers);
   ~BackendImpl() override;
   void forward(const int32_t* tokens, int n, int pos, float* logits_out, bool all_logits) override;
+  const float* forward_logits(const int32_t* tokens, int n, int pos) override;
   int32_t forward_argmax(const int32_t* tokens, int n, int pos) override;
   std::vector<std::pair<float, int32_t>> forward_top_k(const int32_t* tokens, int n, int pos,
                                                        int k) override;
@@ -87,7 +88,8 @@ class BackendImpl final : public Backend {
                   std::to_string(layers_.size()) + " of " + std::to_string(hp_.n_layer) +
                   "; use forward_hidden)");
   }
-  // Runs tokens in chunks of max_batch; copies each chunk's result to `out`.
+  // Runs tokens in chunks of max_batch; copies each chunk's result to `out` (nullptr: the
+  // last chunk's stays in readback_ only).
   void run(const int32_t* tokens, int n, int pos, float* out, Out what, uint32_t k = 0);
   Buffer* opt_f32(const float* p, size_t n, const std::string& what) {
     return p ? ops_->upload_f32(p, n, what) : nullptr;
@@ -477,15 +479,18 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     cmds_.emplace(key, cb);
     return cb;
   }
-  // logits = output (rms_norm(x) * output_norm), last row only unless all_logits
+  // logits = output (rms_norm(x) * output_norm), last row only unless all_logits; with
+  // Tuning::direct_logits the last row goes straight into the readback buffer
   const uint32_t off = all_logits ? 0 : (n - 1) * n_embd;
+  const bool direct = out == Out::kLastLogits && o.pipes().tuning().direct_logits;
+  Buffer* logits = direct ? readback_ : logits_;
   if (out_q8) {
     if (!x_ready) {
       o.quantize_q8(cb, *x_, off, n_embd, n_embd, rows, xq_, output_norm_, eps);
       o.barrier(cb);
     }
     // x_ready: all n rows are in xq_; else the `rows` rows from element 0
-    o.mul_mvq_q8(cb, output_, xq_, {nullptr, x_ready ? off : 0u, n_embd, logits_, 0, n_vocab},
+    o.mul_mvq_q8(cb, output_, xq_, {nullptr, x_ready ? off : 0u, n_embd, logits, 0, n_vocab},
                  rows, {x_ready, eps});
   } else {
     o.rms_norm(cb, *x_, off, *output_norm_, *h_, off, rows, n_embd, eps);
@@ -494,7 +499,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       tiles(*h_, n_embd);
       mm(output_, {h_, 0, n_embd, logits_, 0, n_vocab});
     } else
-      o.matmul(cb, output_, {h_, off, n_embd, logits_, 0, n_vocab}, rows);
+      o.matmul(cb, output_, {h_, off, n_embd, logits, 0, n_vocab}, rows);
   }
   if (out == Out::kArgmax) {  // greedy: only the id of the largest logit goes to the host
     o.barrier(cb);
@@ -508,7 +513,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     o.transfer_barrier(cb);
     const VkBufferCopy cp{0, 0, VkDeviceSize(top_k_chunks()) * Ops::kTopKMax * 8};
     c.fn.vkCmdCopyBuffer(cb, ids_->handle, readback_->handle, 1, &cp);
-  } else {
+  } else if (!direct) {
     o.transfer_barrier(cb);
     const VkBufferCopy cp{0, 0, VkDeviceSize(rows) * n_vocab * 4};
     c.fn.vkCmdCopyBuffer(cb, logits_->handle, readback_->handle, 1, &cp);
@@ -525,6 +530,12 @@ void BackendImpl::forward(const int32_t* tokens, int n, int pos, float* logits_o
                           bool all_logits) {
   require_output("forward");
   run(tokens, n, pos, logits_out, all_logits ? Out::kAllLogits : Out::kLastLogits);
+}
+
+const float* BackendImpl::forward_logits(const int32_t* tokens, int n, int pos) {
+  require_output("forward_logits");
+  run(tokens, n, pos, nullptr, Out::kLastLogits);
+  return static_cast<const float*>(readback_->mapped);
 }
 
 int32_t BackendImpl::forward_argmax(const int32_t* tokens, int n, int pos) {
@@ -661,7 +672,7 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
       if (done + m == n) std::memcpy(out, src, size_t(top_k_chunks()) * k * 8);
     } else if (what != Out::kLastLogits)
       std::memcpy(out + size_t(done) * row, src, size_t(m) * row * 4);
-    else if (done + m == n)
+    else if (done + m == n && out)
       std::memcpy(out, src, row * 4);
     done += m;
   }

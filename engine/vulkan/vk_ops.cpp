@@ -84,6 +84,12 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // host time, about what vkQueueSubmit took). Not on a CPU device, where a pass released
   // for nothing (a call of another kind) costs a CPU pass.
   t.presubmit = !cpu;
+  // the output matvec writes the logits straight into the host-visible readback buffer, no
+  // copy at the pass's end (H100, Q6_K, bench_vulkan --pass-times --mvqo
+  // default,directlogits: 3031.5 us a token on the device against 3037.5; tg128 in two A/B
+  // pairs 328.8 / 329.0 against 327.7 / 328.1 t/s, Q4_K_M 406.6 / 406.5 against 406.6 /
+  // 406.6)
+  t.direct_logits = true;
   t.wg_small = 64;
   // decode attention: a tile of 256 keys in one pass (fewer dependent load rounds)
   t.attn_wg = cpu ? 64 : 256;

@@ -119,6 +119,10 @@ struct Tuning {
   // Backend: positions and token ids written by the host straight into device-local
   // memory where the device has a host-visible kind (no copies at each pass's start)
   bool direct_params = true;
+  // Backend: a pass that hands back the last token's logits has the output matvec write
+  // them straight into the host-visible readback buffer (no device-local copy, transfer
+  // barrier and copy at the pass's end)
+  bool direct_logits = false;
   bool profile = false;     // Backend: timestamp after every stage (Backend::stage_times)
   // Backend: the host waits for each pass by polling its fence (Context::spin_wait), a CPU
   // core busy meanwhile, instead of sleeping until the driver wakes it

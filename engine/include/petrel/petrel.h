@@ -137,7 +137,9 @@ class Session {
   // Sampler::sample_top takes. On a GPU (k <= 128) only those are read back. No logits are
   // kept.
   virtual std::vector<std::pair<float, TokenId>> eval_top_k(const std::vector<TokenId>& tokens, int k) = 0;
-  // Logits [n_vocab] of the i-th token of the last eval (-1 = last).
+  // Logits [n_vocab] of the i-th token of the last eval (-1 = last); valid until the
+  // session's next eval, eval_greedy or eval_top_k (on a GPU they may be the backend's own
+  // readback memory, which the next pass overwrites).
   virtual const float* logits(int i = -1) const = 0;
   // "cpu", or "vulkan (device name)"; says "cpu (Vulkan unavailable: ...)" when Vulkan was
   // asked for without --device being explicit and could not be used.
