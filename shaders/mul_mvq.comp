@@ -36,6 +36,12 @@
 // exactly as quantize_q8.comp would (no norm, no flags & 16), saving that stage; two
 // neighbouring invocations a block (q8_half_block), and Q6_K's first round of weights is
 // requested before it (FIRST_ROUND_EARLY).
+// Variant YH16 (GLU, no QOUT): y also written as f16 into binding 4 (a value of f16's range
+// or more, or NaN, as infinity), for an XH16 reader. Variant XH16 (XF32): x read as those
+// halves from binding 6 (rows as in binding 1, x_off/x_stride multiples of 8), each half
+// block of 16 that holds an infinity or NaN from the f32 of binding 1 instead: half the
+// bytes each workgroup reads before it starts (a Q8 block rounds the halves as it would
+// the floats, or by one step where the rounding of a half crossed a step's midpoint).
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_shuffle : enable
@@ -91,6 +97,13 @@ layout(binding = 2) buffer Y { float y[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
 #define Y_AT(w, i) y[i]
 #define BIAS_AT(w, i) bias[i]
+#endif
+#ifdef YH16
+#extension GL_EXT_shader_16bit_storage : require
+layout(binding = 4) writeonly buffer YH { float16_t yh[]; };
+#endif
+#ifdef XH16
+layout(binding = 6) readonly buffer XH { uvec4 xh4[]; };
 #endif
 #ifdef QOUT
 layout(binding = 4) writeonly buffer OQ { uint oq[]; };
@@ -425,7 +438,20 @@ void main() {
   // block by two neighbouring invocations, 16 values each (fewer registers held across it)
   for (uint hb = tid; hb < p.n_in / 16u; hb += WG) {
     vec4 v[4];
+#ifdef XH16
+    bool fits = true;
+    [[unroll]] for (uint i = 0u; i < 2u; ++i) {
+      const uvec4 h = xh4[xe / 8u + 2u * hb + i];
+      v[2u * i] = vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y));
+      v[2u * i + 1u] = vec4(unpackHalf2x16(h.z), unpackHalf2x16(h.w));
+      fits = fits && all(lessThan(abs(v[2u * i]), vec4(65504.0))) &&
+             all(lessThan(abs(v[2u * i + 1u]), vec4(65504.0)));
+    }
+    if (!fits)
+      [[unroll]] for (uint i = 0u; i < 4u; ++i) v[i] = xf4[xe / 4u + 4u * hb + i];
+#else
     [[unroll]] for (uint i = 0u; i < 4u; ++i) v[i] = xf4[xe / 4u + 4u * hb + i];
+#endif
     vec2 ds;
     sxq[hb] = q8_half_block(v, ds);
     if ((hb & 1u) == 0u) sxds[hb / 2u] = ds;
@@ -522,6 +548,9 @@ void main() {
     const float gate = row_total(tid, 0u) * x_scale, up = row_total(tid, 1u) * x_scale;
     res = gate / (1.0 + exp(-gate)) * up;
     y[yi] = res;
+#ifdef YH16
+    yh[yi] = float16_t(abs(res) < 65504.0 ? res : uintBitsToFloat(0x7F800000u));
+#endif
   }
 #else
   reduce_rows(acc, 0u);

@@ -49,7 +49,9 @@ foreach(t Q8_0 Q4_K Q6_K)
     "mul_mvq_qkv_${tl}|mul_mvq.comp|TYPE_${t},QKV"
     "mul_mvqo_${tl}|mul_mvq.comp|TYPE_${t},QOUT"
     "mul_mvqo_glu_${tl}|mul_mvq.comp|TYPE_${t},GLU,QOUT"
-    "mul_mvqox_${tl}|mul_mvq.comp|TYPE_${t},QOUT,XF32")
+    "mul_mvqox_${tl}|mul_mvq.comp|TYPE_${t},QOUT,XF32"
+    "mul_mvq_gluh_${tl}|mul_mvq.comp|TYPE_${t},GLU,YH16"
+    "mul_mvqoxh_${tl}|mul_mvq.comp|TYPE_${t},QOUT,XF32,XH16")
 endforeach()
 
 set(PETREL_SPV_DIR ${CMAKE_CURRENT_BINARY_DIR}/spv)

@@ -453,6 +453,34 @@ TEST(VulkanForward, KeptLogitsAreTheCopiedOnes) {
     }
 }
 
+// g handed from a plain gate/up to a down that quantizes it itself as halves
+// (MvqoShape::x_half) against as floats: the pipelines that take halves run, and the
+// logits stay as close to the CPU's as the int8 path's are.
+TEST(VulkanForward, DownReadingGAsHalvesMatchesCpu) {
+  const Config& c = kTransport;
+  TinyModel m(c, 13);
+  const size_t nv = size_t(c.n_vocab);
+  Tuning t;
+  t.use_mvq = true;
+  t.profile = true;
+  for (auto* s : {&t.mvqo_q4_k, &t.mvqo_q6_k, &t.mvqo_q8_0}) s->glu_rows = 0, s->x_half = true;
+  auto be = make_backend(m.w, 16, 4, &t);
+  if (!be) GTEST_SKIP() << "no Vulkan device available; skipping";
+  if (!test::ops() || !test::ops()->half_supported() || !device_uses_mvq(true))
+    GTEST_SKIP() << "device lacks 16-bit storage or int8 matvecs";
+  CpuReference ref(m);
+  const int32_t toks[5] = {3, 17, 39, 5, 22};
+  std::vector<float> row(nv);
+  for (int i = 0; i < 5; ++i) {
+    be->forward(&toks[i], 1, i, row.data(), false);
+    EXPECT_LT(nmse(row.data(), ref.step(toks[i]).data(), nv), kLogitsTolQ8) << "token " << i;
+  }
+  std::string names;
+  for (const auto& [name, s] : be->stage_times()) names += name + " ";
+  EXPECT_NE(names.find("mul_mvq_gluh_"), std::string::npos) << names;
+  EXPECT_NE(names.find("mul_mvqoxh_"), std::string::npos) << names;
+}
+
 // Passes submitted ahead (Tuning::presubmit) give the bits of passes submitted when
 // called, whatever the calls do: one-token steps of one kind (the held pass taken), a
 // change of kind, a prompt, a step back in position, a change of split count (past 256

@@ -622,6 +622,82 @@ TEST(VulkanOps, MulMvqFromF32MatchesQuantizeThenMvq) {
   });
 }
 
+// MvqIo::half: gate/up's f16 copy of g is g rounded to halves (infinity past f16's range),
+// and mul_mvq_f32x reading x from halves gives the bits of reading those halves' values as
+// floats; a half block holding an infinity takes its 16 floats instead (its other halves
+// here are wrong on purpose).
+TEST(VulkanOps, MulMvqHalfCopiesOfG) {
+  REQUIRE_VULKAN();
+  Ops& o = *ops();
+  if (!o.ctx().caps.integer_dot || !o.half_supported())
+    GTEST_SKIP() << "device lacks integer dot products or 16-bit storage";
+  std::mt19937 rng(43);
+  const uint32_t n_tok = 2;
+  for (Type t : {Type::kQ8_0, Type::kQ6_K}) {
+    SCOPED_TRACE(kernels::type_traits(t)->name);
+    const int64_t n_in = 512, n_ff = 768;
+    // gate/up: y (f32) and its halves
+    HostWeight wg = random_weight(t, n_in, n_ff, rng), wu = random_weight(t, n_in, n_ff, rng);
+    const GpuWeight gg = o.upload_weight(wg.view, "gate"), gu = o.upload_weight(wu.view, "up");
+    // (with the random Q6_K weights, which are large, some of g is past f16's range)
+    auto x = random_vec(size_t(n_in) * n_tok, rng, t == Type::kQ6_K ? 0.3f : 3.f);
+    Buffer* xb = dev(x, "x");
+    const Q8Act xq = o.alloc_q8(uint32_t(n_in) * n_tok, "x int8");
+    Buffer* g = o.mem().device_buffer(size_t(n_ff) * n_tok * 4, "g");
+    Buffer* gh = o.mem().device_buffer(size_t(n_ff) * n_tok * 2, "g f16");
+    MvqIo io;
+    io.half = gh;
+    o.ctx().run_now([&](VkCommandBuffer cb) {
+      o.quantize_q8(cb, *xb, 0, uint32_t(n_in), uint32_t(n_in), n_tok, xq, nullptr, 0.f);
+      o.barrier(cb);
+      o.mul_mvq_glu_q8(cb, gg, gu, xq, {nullptr, 0, uint32_t(n_in), g, 0, uint32_t(n_ff)}, n_tok, io);
+    });
+    const std::vector<float> gf = fetch(*g, size_t(n_ff) * n_tok);
+    std::vector<uint16_t> gv(gf.size());
+    o.mem().download(*gh, 0, gv.data(), gv.size() * 2);
+    size_t wrong = 0, past = 0;
+    for (size_t i = 0; i < gf.size(); ++i) {
+      const bool fits = std::fabs(gf[i]) < 65504.f;
+      past += !fits;
+      wrong += fits ? gv[i] != kernels::f32_to_f16(gf[i]) : (gv[i] & 0x7FFF) != 0x7C00;
+    }
+    EXPECT_EQ(wrong, 0u) << "halves that are not g rounded (or infinity past 65504)";
+    if (t == Type::kQ6_K) {
+      EXPECT_GT(past, 0u) << "no g past f16's range";
+    }
+
+    // down from the halves against down from their values as floats
+    HostWeight wd = random_weight(t, n_ff, 64, rng);
+    const GpuWeight gd = o.upload_weight(wd.view, "down");
+    if (!o.mvq_f32x_supported(gd)) continue;
+    // the floats: g where it is past f16's range (as the f32 copy holds it), else its half
+    std::vector<float> as_f(gv.size());
+    for (size_t i = 0; i < gv.size(); ++i)
+      as_f[i] = std::fabs(gf[i]) < 65504.f ? kernels::f16_to_f32(gv[i]) : gf[i];
+    // half block 3 of token 1: an infinity and wrong halves; its floats are as_f's
+    const size_t hb = size_t(n_ff) + 3 * 16;
+    for (size_t i = 0; i < 16; ++i) gv[hb + i] = kernels::f32_to_f16(-as_f[hb + i] + 1.f);
+    gv[hb + 5] = 0x7C00;
+    o.mem().upload(*gh, 0, gv.data(), gv.size() * 2);
+    Buffer *fb = dev(as_f, "g as floats");
+    auto y0 = random_vec(size_t(64) * n_tok, rng);
+    Buffer *ya = dev(y0, "y a"), *yb = dev(y0, "y b");
+    const Q8Act qa = o.alloc_q8(64 * n_tok, "out a"), qb = o.alloc_q8(64 * n_tok, "out b");
+    MvqIo ia, ib;
+    ia.out = &qa, ib.out = &qb;
+    ib.half = gh;
+    o.ctx().run_now([&](VkCommandBuffer cb) {
+      o.mul_mvq_f32x(cb, gd, {fb, 0, uint32_t(n_ff), ya, 0, 64, nullptr, true}, n_tok, ia);
+      o.mul_mvq_f32x(cb, gd, {fb, 0, uint32_t(n_ff), yb, 0, 64, nullptr, true}, n_tok, ib);
+    });
+    EXPECT_EQ(fetch(*yb, y0.size()), fetch(*ya, y0.size()));
+    std::vector<uint8_t> ba(64 * n_tok), bb(ba.size());
+    o.mem().download(*qa.buf, 0, ba.data(), ba.size());
+    o.mem().download(*qb.buf, 0, bb.data(), bb.size());
+    EXPECT_EQ(ba, bb) << "int8 output";
+  }
+}
+
 // MvqoShape::unroll / o_unroll / glu_unroll / x_unroll (UNR chunks' loads in flight a
 // thread) only reorder the loads: plain, gate/up, quantized-output and f32-input matvecs
 // give the same bits as one chunk a round, at row lengths that leave a round part-filled.

@@ -350,16 +350,25 @@ std::unique_ptr<Context> Context::create(int device_index) {
     exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     c->caps.pipeline_stats = true;
   }
-  // timeline semaphores (core in 1.2): gated submissions (Context::submit_gated)
+  // timeline semaphores (core in 1.2): gated submissions (Context::submit_gated); 16-bit
+  // storage buffer access (core in 1.1): f16 stores (mul_mvq_gluh)
   VkPhysicalDeviceTimelineSemaphoreFeatures tsf{};
   tsf.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES;
+  VkPhysicalDevice16BitStorageFeatures s16{};
+  s16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
   {
     VkPhysicalDeviceFeatures2 f2{};
     f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
     f2.pNext = &tsf;
+    tsf.pNext = &s16;
     c->fn.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
     tsf.pNext = nullptr;
     c->caps.timeline_semaphore = tsf.timelineSemaphore == VK_TRUE;
+    c->caps.storage16 = s16.storageBuffer16BitAccess == VK_TRUE;
+    // enable only what the shaders use
+    s16 = VkPhysicalDevice16BitStorageFeatures{};
+    s16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
+    s16.storageBuffer16BitAccess = VK_TRUE;
   }
   // the device's clock against the host's (pass timing diagnostics: Context::calibrate)
   if (c->fn.vkGetPhysicalDeviceCalibrateableTimeDomainsEXT &&
@@ -376,8 +385,8 @@ std::unique_ptr<Context> Context::create(int device_index) {
       }
     }
   }
-  // feature chain of the device: timeline semaphores, pipeline statistics, integer dot,
-  // then cooperative matrix structs
+  // feature chain of the device: 16-bit storage, timeline semaphores, pipeline statistics,
+  // integer dot, then cooperative matrix structs
   void* chain = nullptr;
   if (c->caps.coopmat) chain = &cmf;
   if (c->caps.integer_dot) {
@@ -391,6 +400,10 @@ std::unique_ptr<Context> Context::create(int device_index) {
   if (c->caps.timeline_semaphore) {
     tsf.pNext = chain;
     chain = &tsf;
+  }
+  if (c->caps.storage16) {
+    s16.pNext = chain;
+    chain = &s16;
   }
   VkDeviceCreateInfo dci{};
   dci.pNext = chain;

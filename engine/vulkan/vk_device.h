@@ -29,6 +29,8 @@ struct DeviceCaps {
   bool pipeline_stats = false;
   // Vulkan 1.2's timeline semaphores enabled: Context::submit_gated
   bool timeline_semaphore = false;
+  // storageBuffer16BitAccess enabled: f16 values stored by shaders (mul_mvq_gluh)
+  bool storage16 = false;
   // VK_EXT_calibrated_timestamps enabled with the device's and CLOCK_MONOTONIC's domains:
   // Context::calibrate
   bool calibrated_timestamps = false;

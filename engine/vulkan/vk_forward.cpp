@@ -103,6 +103,7 @@ class BackendImpl final : public Backend {
   Buffer* inv_freq_ = nullptr;
   std::vector<LayerGpu> layers_;
   Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
+  Buffer* g_half_ = nullptr;  // g as f16 for decode-sized batches (Tuning::glu_half)
   // forward_argmax's token id (argmax of the last logits), or forward_top_k's candidates
   Buffer* ids_ = nullptr;
   // positions and token ids: written by the host (host_*), copied at the start of each
@@ -210,6 +211,8 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
     const uint32_t rows = uint32_t(std::min<size_t>(mb, kMmMinTokens - 1));
     xq_ = ops_->alloc_q8((widest + 31) / 32 * 32 * rows, "activations int8");
     xq2_ = ops_->alloc_q8((widest + 31) / 32 * 32 * rows, "activations int8 (wo, down)");
+    if (ops_->half_supported())
+      g_half_ = m.device_buffer(size_t(rows) * size_t(hp_.n_ff) * 2, "activations gate f16");
   }
   if (ops_->uses_coopmat(uint32_t(mb))) {
     const uint64_t widest = uint64_t(std::max({n_embd, q_dim, hp_.n_ff}));
@@ -417,11 +420,25 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     o.stage_barrier(cb, 4);
     // g = silu(w_gate h) * (w_up h), h = rms_norm(x) * ffn_norm      [n, n_ff]
     bool g_ready = false;  // xq2_ holds g
+    // down's int8 input: g quantized by gate/up (g_ready), by down itself (down_f32x: g
+    // read from g_half_ where set, else from g_) or by a quantize_q8 stage
+    const bool last = li + 1 == layers_.size();
+    const Buffer* next_norm = last ? (out_q8 ? output_norm_ : nullptr)
+                                   : (q8_qkv(layers_[li + 1]) ? layers_[li + 1].attn_norm : nullptr);
+    const bool down_q8out = q8(L.w_down) && next_norm && o.mvqo_supported(L.w_down);
+    const bool gate_q8out = glu_q8 && q8(L.w_down) && o.mvqo_supported(L.w_gate, true) &&
+                            o.mvqo_glu_fits(L.w_gate);
+    const bool down_f32x = !gate_q8out && down_q8out && o.pipes().tuning().mvq_f32x &&
+                           o.mvq_f32x_supported(L.w_down);
+    const auto down_type = L.w_down.type;
+    const bool half = o.pipes().tuning().mvqo(down_type == kernels::Type::kQ6_K,
+                                              down_type == kernels::Type::kQ8_0).x_half;
+    const Buffer* g_half = glu_q8 && down_f32x && half && n_ff % 8 == 0 ? g_half_ : nullptr;
     if (glu_q8) {
       if (!x_ready) quantize(*x_, n_embd, xq_, L.ffn_norm);
       MvqIo io{x_ready, eps};
-      if (q8(L.w_down) && o.mvqo_supported(L.w_gate, true) && o.mvqo_glu_fits(L.w_gate))
-        io.out = &xq2_;
+      if (gate_q8out) io.out = &xq2_;
+      io.half = g_half;
       stage(li, 8, [&](const LayerGpu& W) {
         o.mul_mvq_glu_q8(cb, W.w_gate, W.w_up, xq_, {nullptr, 0, n_embd, g_, 0, n_ff}, n, io);
       });
@@ -448,13 +465,11 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     const MatArgs down_args{g_, 0, n_ff, x_, 0, n_embd, nullptr, true};
     if (q8(L.w_down)) {
       // x * the next norm for the next layer's q/k/v or the output
-      const bool last = li + 1 == layers_.size();
-      const Buffer* next_norm = last ? (out_q8 ? output_norm_ : nullptr)
-                                     : (q8_qkv(layers_[li + 1]) ? layers_[li + 1].attn_norm : nullptr);
       MvqIo io;
-      if (next_norm && o.mvqo_supported(L.w_down)) io.out = &xq_, io.out_norm = next_norm;
-      if (!g_ready && io.out && o.pipes().tuning().mvq_f32x && o.mvq_f32x_supported(L.w_down)) {
+      if (down_q8out) io.out = &xq_, io.out_norm = next_norm;
+      if (down_f32x) {
         // (quantizes g itself)
+        io.half = g_half;
         stage(li, 16, [&](const LayerGpu& W) { o.mul_mvq_f32x(cb, W.w_down, down_args, n, io); });
       } else {
         if (!g_ready) quantize(*g_, n_ff, xq2_, nullptr);

@@ -67,10 +67,16 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // two | four: Q6_K gate/up 1285.6 / 1288.8 | 1300.5 / 1294.4 | 1324.9, down 837.3 /
   // 830.9 | 871.7 / 872.8 | 932.8; Q8_0 gate/up 1463.9 / 1462.3 | 1460.0 / 1465.9 |
   // 1534.6, down 953.7 / 955.0 | 991.1 / 993.0 | 954.0)
+  // A down that quantizes g itself reads it as halves (MvqoShape::x_half: half the bytes
+  // each workgroup reads before its loop) for Q8_0 and Q4_K, not Q6_K (H100, bench_vulkan
+  // --mvqo default,nohalf,default,nohalf, tg128 t/s: Q8_0 295.9 / 295.6 against 293.3 /
+  // 293.4; Q4_K_M at the qwen2-7b shape, whose gate/up takes that path, 405.4 / 404.9
+  // against 404.9 / 404.7; Q6_K 325.5 / 325.9 against 328.7 / 328.2, its down 826.0 /
+  // 825.4 us a token against 801.0 / 799.0 in --profile, the registers unchanged)
   if (!cpu) {
-    t.mvqo_q4_k = {64, 2, 32, 4, 4, 1, 1};
-    t.mvqo_q6_k = {64, 2, 32, 0, 0, 2, 2};
-    t.mvqo_q8_0 = {32, 1, 32, 0, 0, 2, 2};
+    t.mvqo_q4_k = {64, 2, 32, 4, 4, 1, 1, 1, 1, true};
+    t.mvqo_q6_k = {64, 2, 32, 0, 0, 2, 2, 1, 1, false};
+    t.mvqo_q8_0 = {32, 1, 32, 0, 0, 2, 2, 1, 1, true};
   }
   // a GPU's passes are waited for by polling their fence: sleeping on it cost 3-5% of tg128
   // on the H100 (bench_vulkan --mvqo default,spin: Q4_K_M 386.5 against 400.4 t/s). Not on
@@ -342,8 +348,17 @@ void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* 
                   std::to_string(w.n_out) + " exceeds the quantized buffer's " +
                   std::to_string(io.out->capacity) + " elements");
   }
-  const std::string kind =
-      std::string(io.out ? "mul_mvqo" : "mul_mvq") + (xq ? "" : "x") + (up ? "_glu_" : "_");
+  // io.half: gate/up also writes y as halves (no io.out), or mul_mvqox reads x from them
+  const bool half = io.half && (xq ? up && !io.out : true);
+  if (io.half && !half)
+    throw Error("Vulkan: mul_mvq takes an f16 copy only for gate/up without a quantized output or for f32 x");
+  if (half && !half_supported())
+    throw Error("Vulkan: device '" + ctx_->name + "' lacks 16-bit storage buffer access (f16 copies)");
+  if (half && !xq && (a.x_off | a.x_stride) % 8 != 0)
+    throw Error("Vulkan: mul_mvq f16 x rows must start on multiples of 8 (x_off " +
+                std::to_string(a.x_off) + ", x_stride " + std::to_string(a.x_stride) + ")");
+  const std::string kind = std::string(io.out ? "mul_mvqo" : "mul_mvq") + (xq ? "" : "x") +
+                           (up ? "_glu" : "") + (half ? "h_" : "_");
   const Pipeline& p = pipes_->get(kind + type_suffix(w.type));
   MulMvPush mv;
   MatArgs qa = a;
@@ -355,6 +370,14 @@ void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* 
   if (io.out) {
     bufs.push_back({io.out->buf});
     bufs.push_back({io.out_norm ? io.out_norm : dummy_});
+  }
+  if (half) {
+    const uint64_t end = (uint64_t(xq ? a.y_off : a.x_off) +
+                          uint64_t(xq ? a.y_stride : a.x_stride) * (n_tokens - 1) + (xq ? w.n_out : w.n_in)) * 2;
+    if (end > io.half->size)
+      throw Error("Vulkan: mul_mvq f16 rows end at byte " + std::to_string(end) + ", past the buffer's " +
+                  std::to_string(io.half->size));
+    bufs.push_back({io.half});
   }
   const uint32_t rows = io.out ? 32u : p.spec[1];  // rows per workgroup
   uint32_t gx, gz;

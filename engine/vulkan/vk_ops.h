@@ -52,11 +52,16 @@ struct Q8Act {
 // - out: y's rows are also quantized into `out` (row t at element t * n_out), times
 //   out_norm when set (keeping the sums of squares for x_rms); needs mvqo_supported(w).
 //   `out` must not be the buffer x is read from.
+// - half (needs half_supported()): an f16 copy of y (mul_mvq_glu_q8 without out: y's rows
+//   also as halves, one past f16's range as infinity) or of x (mul_mvq_f32x: x read from
+//   those halves, a half block holding an infinity or NaN from the floats at a.x), so that
+//   mul_mvq_f32x's workgroups read half the bytes before they start.
 struct MvqIo {
   bool x_rms = false;
   float eps = 0.f;
   const Q8Act* out = nullptr;
   const Buffer* out_norm = nullptr;
+  const Buffer* half = nullptr;
 };
 
 // Timestamps of one recorded command buffer: stamp 0 at the start, stamp i + 1 after the
@@ -123,6 +128,7 @@ class Ops {
   // shared memory exactly as quantize_q8 would, so the result is that of quantize_q8 then
   // mul_mvq_q8, one stage fewer (mul_mvqox). Needs mvq_f32x_supported(w).
   static constexpr int64_t kMvqF32MaxIn = 32768;  // XF32_MAX in shaders/mul_mvq.comp
+  bool half_supported() const { return ctx_->caps.storage16; }
   bool mvq_f32x_supported(const GpuWeight& w) const {
     return mvqo_supported(w) && w.n_in <= kMvqF32MaxIn;
   }

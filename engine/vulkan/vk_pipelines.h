@@ -100,6 +100,9 @@ struct Tuning {
   struct MvqoShape {
     uint32_t wg = 32, rows = 1, glu_wg = 32, glu_rows = 1, glu_max_per_sm = 0;
     uint32_t unroll = 1, o_unroll = 1, glu_unroll = 1, x_unroll = 1;
+    // a down of this type that quantizes g itself (mvq_f32x) reads it as halves, which
+    // gate/up also writes (MvqIo::half; on devices with 16-bit storage)
+    bool x_half = false;
   };
   MvqoShape mvqo_q4_k, mvqo_q6_k, mvqo_q8_0;
   // The shape of a weight type (Q4_K unless q6_k or q8_0).
