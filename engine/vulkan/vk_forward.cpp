@@ -103,7 +103,7 @@ class BackendImpl final : public Backend {
   Buffer* inv_freq_ = nullptr;
   std::vector<LayerGpu> layers_;
   Buffer *x_, *h_, *q_, *k_, *v_, *att_, *g_, *u_, *logits_ = nullptr, *part_;
-  Buffer* g_half_ = nullptr;  // g as f16 for decode-sized batches (Tuning::glu_half)
+  Buffer* g_half_ = nullptr;  // g as f16 for decode-sized batches (MvqoShape::x_half)
   // forward_argmax's token id (argmax of the last logits), or forward_top_k's candidates
   Buffer* ids_ = nullptr;
   // positions and token ids: written by the host (host_*), copied at the start of each
