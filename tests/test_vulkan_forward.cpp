@@ -454,8 +454,8 @@ TEST(VulkanForward, KeptLogitsAreTheCopiedOnes) {
 }
 
 // g handed from a plain gate/up to a down that quantizes it itself as halves
-// (MvqoShape::x_half) against as floats: the pipelines that take halves run, and the
-// logits stay as close to the CPU's as the int8 path's are.
+// (MvqoShape::x_half on every type): the pipelines that take halves run, and the logits
+// stay as close to the CPU's as the int8 path's are.
 TEST(VulkanForward, DownReadingGAsHalvesMatchesCpu) {
   const Config& c = kTransport;
   TinyModel m(c, 13);

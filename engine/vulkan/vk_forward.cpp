@@ -430,10 +430,8 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
                             o.mvqo_glu_fits(L.w_gate);
     const bool down_f32x = !gate_q8out && down_q8out && o.pipes().tuning().mvq_f32x &&
                            o.mvq_f32x_supported(L.w_down);
-    const auto down_type = L.w_down.type;
-    const bool half = o.pipes().tuning().mvqo(down_type == kernels::Type::kQ6_K,
-                                              down_type == kernels::Type::kQ8_0).x_half;
-    const Buffer* g_half = glu_q8 && down_f32x && half && n_ff % 8 == 0 ? g_half_ : nullptr;
+    const Buffer* g_half =
+        glu_q8 && down_f32x && o.f32x_reads_half(L.w_down) && n_ff % 8 == 0 ? g_half_ : nullptr;
     if (glu_q8) {
       if (!x_ready) quantize(*x_, n_embd, xq_, L.ffn_norm);
       MvqIo io{x_ready, eps};

@@ -210,10 +210,12 @@ bool Ops::mvqo_supported(const GpuWeight& w, bool glu) const {
          gt * (32 / rows) <= ctx_->caps.props.limits.maxComputeWorkGroupSize[0];
 }
 
+const Tuning::MvqoShape& Ops::shape_of(const GpuWeight& w) const {
+  return pipes_->tuning().mvqo(w.type == Type::kQ6_K, w.type == Type::kQ8_0);
+}
+
 bool Ops::mvqo_glu_fits(const GpuWeight& gate) const {
-  const Tuning::MvqoShape& s =
-      pipes_->tuning().mvqo(gate.type == Type::kQ6_K, gate.type == Type::kQ8_0);
-  return mvqo_fits_one_wave(uint64_t(gate.n_out), ctx_->caps.sm_count, s.glu_max_per_sm);
+  return mvqo_fits_one_wave(uint64_t(gate.n_out), ctx_->caps.sm_count, shape_of(gate).glu_max_per_sm);
 }
 
 Q8Act Ops::alloc_q8(uint32_t capacity, const std::string& what) {

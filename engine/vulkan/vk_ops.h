@@ -108,6 +108,8 @@ class Ops {
   // glu_max_per_sm; true where that or the SM count is unknown): the forward lets gate/up
   // quantize its output only then.
   bool mvqo_glu_fits(const GpuWeight& gate) const;
+  // The tuning's mvqo shape of w's type (Q4_K's unless Q6_K or Q8_0).
+  const Tuning::MvqoShape& shape_of(const GpuWeight& w) const;
   static bool mvqo_fits_one_wave(uint64_t n_out, uint32_t sm_count, uint32_t max_per_sm) {
     return max_per_sm == 0 || sm_count == 0 || (n_out + 31) / 32 <= uint64_t(sm_count) * max_per_sm;
   }
@@ -129,6 +131,9 @@ class Ops {
   // mul_mvq_q8, one stage fewer (mul_mvqox). Needs mvq_f32x_supported(w).
   static constexpr int64_t kMvqF32MaxIn = 32768;  // XF32_MAX in shaders/mul_mvq.comp
   bool half_supported() const { return ctx_->caps.storage16; }
+  // Whether a down of this weight that quantizes g itself (mul_mvq_f32x) reads g as halves
+  // (MvqoShape::x_half of its type, on a device with 16-bit storage).
+  bool f32x_reads_half(const GpuWeight& w) const { return half_supported() && shape_of(w).x_half; }
   bool mvq_f32x_supported(const GpuWeight& w) const {
     return mvqo_supported(w) && w.n_in <= kMvqF32MaxIn;
   }
