@@ -3,7 +3,7 @@
 // per block type (with a tuning sweep), decode (tg) and prompt (pp) tokens/s per model type.
 //   bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg 128] [--pp 512] [--reps 3]
 //                [--shape llama-8b] [--layers N] [--no-model] [--no-sweep] [--no-kernels]
-//                [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times]
+//                [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
 //                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,
 //                        directlogits,nodirectlogits,copy,half,nohalf,WG/ROWS/GLU_ROWS,...]
@@ -42,6 +42,8 @@
 //                dispatch and against no sync at all
 //   --pass-times: also the device time of each tg token and the device's idle time
 //                 between tokens (Tuning::time_passes), medians
+//   --after-gen: also a --pp prompt's time after 8 decoded tokens and 5 ms of host work,
+//                with the pass held for a next token left held or released (Backend::idle)
 //   --mm-only: only the prompt matmul, at the llama-8B shapes and six types (--pp tokens)
 //   --profile: GPU time per stage of one decode step at position --tg and of a --pp prompt,
 //              for each --mvqo variant (--mvq: with int8 activations even where the device
@@ -79,6 +81,7 @@ struct Args {
   std::vector<std::string> types{"q4_k_m", "q8_0", "q6_k"};
   bool profile = false;  // per-stage GPU times of one decode step
   bool pass_times = false;  // tg's device time per token and the device's wait between
+  bool after_gen = false;   // a prompt's time after a generation, with and without idle()
   bool mvq = false;      // the profile with int8 activations even where not the default
   bool model = true, sweep = true, kernels = true, mm_only = false;
   // decode variants of the model runs (--mvqo in the header: default, off, nof32x, onewave
@@ -490,7 +493,7 @@ void bench_model(const Args& a, const std::string& kind) {
     }
     tg.push_back(a.tg / (now_s() - s));
     if (kept) std::copy(kept, kept + n_vocab, logits.begin());
-    be->idle();  // (a pass held for the next token runs now, not in the next timing)
+    be->settle();  // (a pass held for the next token runs now, not in the next timing)
     const auto pt = be->take_pass_times();
     for (size_t i = 0; i < pt.size(); ++i) {
       busy.push_back((pt[i].end - pt[i].start) * 1e6);
@@ -509,6 +512,19 @@ void bench_model(const Args& a, const std::string& kind) {
     be->forward(toks.data(), a.pp, 0, logits.data(), false);
     pp.push_back(a.pp / (now_s() - s));
   }
+  // --after-gen: 8 tokens decoded, 5 ms of the host's own work, then the prompt (ms)
+  std::vector<double> after[2];
+  for (int r = 0; r < a.reps && a.after_gen && a.pp > 0; ++r)
+    for (const bool idle : {false, true}) {
+      for (int i = 0; i < 8; ++i) be->forward_logits(&toks[size_t(i) % toks.size()], 1, a.pp + i);
+      if (idle) be->idle();
+      const double until = now_s() + 5e-3;
+      while (now_s() < until) {
+      }
+      const double s = now_s();
+      be->forward(toks.data(), a.pp, 0, logits.data(), false);
+      after[idle].push_back((now_s() - s) * 1e3);
+    }
   // every variant runs the same tokens: its last logits against the first variant's
   std::string same;
   if (first.empty()) {
@@ -538,6 +554,9 @@ void bench_model(const Args& a, const std::string& kind) {
                 "to the next submission (release)\n",
                 busy.size(), median(busy), gap.empty() ? 0.0 : median(gap), median(submit),
                 outside.empty() ? 0.0 : median(outside));
+  if (!after[0].empty())
+    std::printf("        pp%d after 8 tg tokens and 5 ms on the host (medians, ms): %.3f, or %.3f "
+                "after Backend::idle\n", a.pp, median(after[0]), median(after[1]));
   if (!launch.empty())
     std::printf("        host clock against the device's: %.1f us from the submission (release) call to "
                 "the pass's start, %.1f from its end to the host's wait returning\n",
@@ -645,6 +664,7 @@ int main(int argc, char** argv) {
     else if (s == "--mm-only") a.mm_only = true;
     else if (s == "--profile") a.profile = true;
     else if (s == "--pass-times") a.pass_times = true;
+    else if (s == "--after-gen") a.after_gen = true;
     else if (s == "--mvq") a.mvq = true;
     else if (s == "--mvqo-sweep") a.mvqo_sweep = true;
     else if (s == "--grid-sync") a.grid_sync = true;
@@ -657,7 +677,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,half,nohalf,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,half,nohalf,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

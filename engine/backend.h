@@ -42,6 +42,9 @@ class ForwardBackend {
     return c;
   }
   virtual std::string name() const = 0;
+  // No token follows soon: work prepared for a next token (a GPU pass submitted ahead) is
+  // started now rather than when the next call needs the device. A no-op here.
+  virtual void idle() {}
 };
 
 }  // namespace petrel

@@ -65,6 +65,12 @@ std::string SplitForward::name() const {
          std::to_string(n_gpu_) + "-" + std::to_string(n_layer_ - 1);
 }
 
+void SplitForward::idle() {
+#ifdef PETREL_HAVE_VULKAN
+  gpu_->idle();
+#endif
+}
+
 uint64_t SplitForward::device_bytes() const {
 #ifdef PETREL_HAVE_VULKAN
   return gpu_->device_bytes_used();

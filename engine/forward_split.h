@@ -27,6 +27,7 @@ class SplitForward final : public ForwardBackend {
   void forward(const int32_t* tokens, int n, int pos, float* logits, bool all_logits) override;
   // "vulkan (<device>) layers 0-<N-1> + cpu layers <N>-<n_layer-1>"
   std::string name() const override;
+  void idle() override;
   // Device memory the GPU part holds (bytes).
   uint64_t device_bytes() const;
 

@@ -86,6 +86,7 @@ GenerateResult generate(Model& model, Session& session, const std::vector<TokenI
   emit(stops.flush());
   r.timings.n_gen = static_cast<int>(r.tokens.size());
   r.timings.gen_ms = ms_since(t0);
+  session.idle();
   return r;
 }
 

@@ -37,6 +37,7 @@ class VulkanForward final : public ForwardBackend {
     return be_->forward_top_k(tokens, n, pos, k);
   }
   std::string name() const override { return "vulkan (" + be_->device_name() + ")"; }
+  void idle() override { be_->idle(); }
   uint64_t device_bytes() const { return be_->device_bytes_used(); }
 
  private:
@@ -131,6 +132,7 @@ class SessionImpl final : public Session {
     return top;
   }
 
+  void idle() override { backend_->idle(); }
   std::string backend_name() const override { return backend_->name() + fallback_; }
   uint64_t device_bytes_used() const override { return device_bytes_; }
 

@@ -484,7 +484,8 @@ TEST(VulkanForward, DownReadingGAsHalvesMatchesCpu) {
 // Passes submitted ahead (Tuning::presubmit) give the bits of passes submitted when
 // called, whatever the calls do: one-token steps of one kind (the held pass taken), a
 // change of kind, a prompt, a step back in position, a change of split count (past 256
-// cached positions), Backend::idle, and a pass still held when the backend goes.
+// cached positions), Backend::idle (which releases the held pass without waiting: the next
+// call, another kind, waits for it), and a pass still held when the backend goes.
 TEST(VulkanForward, PassesSubmittedAheadGiveTheSameResults) {
   const Config& c = kTransport;
   TinyModel m(c, 9);
@@ -507,6 +508,11 @@ TEST(VulkanForward, PassesSubmittedAheadGiveTheSameResults) {
     logits(&toks[2], 1, 4);  // back two, the same kind: the held pass taken at another position
     logits(toks, 4, 5);  // a prompt
     logits(&toks[0], 1, 9);
+    EXPECT_EQ(be->holding(), t.presubmit && test::ops()->ctx().caps.timeline_semaphore);
+    be->idle();
+    EXPECT_FALSE(be->holding());
+    argmax(4, 10);  // (another kind)
+    logits(&toks[0], 1, 9);  // the same position again
     be->idle();
     logits(&toks[3], 1, 10);
     std::vector<int32_t> fill(255);

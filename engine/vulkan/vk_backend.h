@@ -88,9 +88,14 @@ class Backend {
   };
   virtual std::vector<PassTime> take_pass_times() = 0;
   // No one-token pass follows soon: the pass that Tuning::presubmit holds for the next
-  // call (were it one of the same kind) runs now, so that a call of another kind does not
-  // wait for it. A no-op without a held pass.
+  // call (were it one of the same kind) is released now, without waiting for it, so that
+  // it runs while the host does other things and a later call of another kind does not
+  // wait for all of it. A no-op without a held pass.
   virtual void idle() = 0;
+  // idle(), then waits until the device has run everything submitted.
+  virtual void settle() = 0;
+  // Whether a pass is held for the next call (Tuning::presubmit).
+  virtual bool holding() const = 0;
 };
 
 }  // namespace petrel::vk

@@ -64,6 +64,10 @@ class Context {
   void open_gate();
   void wait_gated();
   void settle();
+  // Releases a held submission without waiting for it (a no-op without one).
+  void release() {
+    if (held_ >= 0) open_gate();
+  }
   bool holding() const { return held_ >= 0; }
   // With caps.calibrated_timestamps: the device's timestamp (ticks) and the host's
   // steady clock (seconds since its epoch, CLOCK_MONOTONIC) at one moment; {0, 0} without.

@@ -76,7 +76,9 @@ class BackendImpl final : public Backend {
   std::vector<PassTime> take_pass_times() override {
     return std::exchange(pass_times_, {});
   }
-  void idle() override { ops_->ctx().settle(); }
+  void idle() override { ops_->ctx().release(); }
+  void settle() override { ops_->ctx().settle(); }
+  bool holding() const override { return ops_->ctx().holding(); }
 
  private:
   // (kTopK's k is not part of it: the pass reads it from params, kParamTopK)

@@ -141,6 +141,10 @@ class Session {
   // session's next eval, eval_greedy or eval_top_k (on a GPU they may be the backend's own
   // readback memory, which the next pass overwrites).
   virtual const float* logits(int i = -1) const = 0;
+  // No token follows soon (generate calls this when it ends): on a GPU, the pass submitted
+  // ahead for a next token is started now, while the caller does other things, instead of
+  // delaying the session's next evaluation of another kind (a new prompt) by a whole pass.
+  virtual void idle() = 0;
   // "cpu", or "vulkan (device name)"; says "cpu (Vulkan unavailable: ...)" when Vulkan was
   // asked for without --device being explicit and could not be used.
   virtual std::string backend_name() const = 0;
