@@ -6,7 +6,7 @@
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
 //                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,
-//                        directlogits,nodirectlogits,copy,half,nohalf,WG/ROWS/GLU_ROWS,...]
+//                        directlogits,nodirectlogits,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -33,7 +33,8 @@
 //           token's logits back through Backend::forward, a copy, rather than
 //           forward_logits, as Session::eval does), "half" / "nohalf" (every type's
 //           down that quantizes g itself reads it as halves, or as floats:
-//           MvqoShape::x_half) or mul_mvqo row groups of WG
+//           MvqoShape::x_half), "attnwg:N" (decode attention's workgroup, N keys a
+//           tile: Tuning::attn_wg) or mul_mvqo row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
@@ -126,6 +127,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
           "--mvqo unroll:PLAIN/QOUT[/GLU/QOUTX] (chunks a thread loads at once)");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0})
       s->unroll = u, s->o_unroll = uo, s->glu_unroll = ug, s->x_unroll = ux;
+  } else if (variant.rfind("attnwg:", 0) == 0) {
+    tu.attn_wg = uint32_t(std::stoul(variant.substr(7)));
   } else if (variant == "half" || variant == "nohalf") {
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) s->x_half = variant == "half";
   } else if (variant == "onewave") {
@@ -138,7 +141,7 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
       throw std::runtime_error(
           "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
           "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin, ahead, noahead, "
-          "directlogits, nodirectlogits, copy, half, nohalf or WG/ROWS/GLU_ROWS");
+          "directlogits, nodirectlogits, copy, half, nohalf, attnwg:N or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -677,7 +680,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,half,nohalf,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
       return 2;
     }
   }

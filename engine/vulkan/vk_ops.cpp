@@ -97,7 +97,11 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // 406.6)
   t.direct_logits = true;
   t.wg_small = 64;
-  // decode attention: a tile of 256 keys in one pass (fewer dependent load rounds)
+  // decode attention: a tile of 256 keys in one pass (fewer dependent load rounds); also
+  // the fastest at tg128's positions, below 256 (H100, bench_vulkan --mvqo
+  // default,attnwg:128,attnwg:64,... tg128 t/s, two rounds: Q6_K 328.2 / 328.2 against
+  // 325.5 / 326.2 and 313.8 / 313.8; Q4_K_M 407.5 / 407.2 against 403.8 / 403.8 and 382.5 /
+  // 382.7; attnwg:512 Q6_K 324.1 / 324.4 against 328.9 / 328.9)
   t.attn_wg = cpu ? 64 : 256;
   t.wg_large = cpu ? 64 : 256;
   return t;
