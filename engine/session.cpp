@@ -132,7 +132,14 @@ class SessionImpl final : public Session {
     return top;
   }
 
-  void idle() override { backend_->idle(); }
+  void idle() override {
+    // the pass it starts overwrites the backend's readback: keep the last logits here
+    if (kept_) {
+      logits_.assign(kept_, kept_ + n_vocab_);
+      kept_ = nullptr;
+    }
+    backend_->idle();
+  }
   std::string backend_name() const override { return backend_->name() + fallback_; }
   uint64_t device_bytes_used() const override { return device_bytes_; }
 

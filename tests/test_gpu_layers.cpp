@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "engine/forward_cpu.h"
@@ -159,6 +161,15 @@ TEST(GpuLayers, EvalGreedyAndTopKMatchTheLogits) {
     }
     // generate, on each of its paths, against sampling every logit
     petrel::test::expect_generate_paths_match(*model, so, 10);
+    // Session::idle (generate's last call) keeps the last logits, which on the GPU sit in
+    // the readback memory that the pass it starts writes
+    a->eval({want});
+    const std::vector<float> last(a->logits(), a->logits() + nv);
+    a->idle();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // (that pass has run)
+    EXPECT_EQ(std::vector<float>(a->logits(), a->logits() + nv), last);
+    a->eval({9});  // (after the pass that idle started)
+    EXPECT_NE(std::vector<float>(a->logits(), a->logits() + nv), last);
   }
 }
 

@@ -144,6 +144,7 @@ class Session {
   // No token follows soon (generate calls this when it ends): on a GPU, the pass submitted
   // ahead for a next token is started now, while the caller does other things, instead of
   // delaying the session's next evaluation of another kind (a new prompt) by a whole pass.
+  // logits() stays valid (copied out of the GPU's readback memory first).
   virtual void idle() = 0;
   // "cpu", or "vulkan (device name)"; says "cpu (Vulkan unavailable: ...)" when Vulkan was
   // asked for without --device being explicit and could not be used.
