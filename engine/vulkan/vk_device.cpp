@@ -576,7 +576,7 @@ void Context::wait_gated() {
 }
 
 void Context::settle() {
-  if (held_ >= 0) open_gate();
+  release();
   wait_gated();
 }
 

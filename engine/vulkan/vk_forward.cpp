@@ -512,7 +512,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     o.barrier(cb);
     if (all_logits) {  // rows == n: through xt_ like the layers' matmuls
       tiles(*h_, n_embd);
-      mm(output_, {h_, 0, n_embd, logits_, 0, n_vocab});
+      mm(output_, {h_, 0, n_embd, logits, 0, n_vocab});
     } else
       o.matmul(cb, output_, {h_, off, n_embd, logits, 0, n_vocab}, rows);
   }
