@@ -90,6 +90,7 @@ struct Args {
   std::vector<std::string> mvqo{"default"};
   bool mvqo_sweep = false;  // stage times of mul_mvq vs mul_mvqo shapes
   bool grid_sync = false;   // pipeline barrier vs grid-wide counter barrier
+  bool host_sync = false;   // host <-> device handshake through mapped memory
   bool pipeline_stats = false;  // with --profile: the driver's statistics of its pipelines
 };
 
@@ -312,6 +313,26 @@ void bench_mvqo(const Args& a) {
       std::fflush(stdout);
     }
   }
+}
+
+// A handshake between the host and a running shader through mapped memory (no submission,
+// semaphore or fence in the loop): what releasing a held pass and seeing its end could
+// cost instead of vkSignalSemaphore and a fence.
+void bench_host_sync(const Args& a) {
+  petrel::vk::Ops ops(a.device);
+  std::printf("\nhost sync: us from the host's write (device-local memory) to seeing the "
+              "device's answer (host memory), median (p10-p90) of 2000 rounds\n");
+  for (int rep = 0; rep < std::max(1, a.reps); ++rep) {
+    const petrel::vk::PingPongTimes t = petrel::vk::time_host_pingpong(ops, 2000);
+    std::printf("  %7.2f (%.2f-%.2f)%s\n", t.median * 1e6, t.p10 * 1e6, t.p90 * 1e6,
+                t.gave_up ? " (the device's poll gave up: void)" : "");
+    std::fflush(stdout);
+  }
+  const petrel::vk::SubmitGapTimes g = petrel::vk::time_submit_gap(ops, 100, a.reps);
+  std::printf("submission boundary: us a tiny dispatch after a barrier, 100 of them: one command "
+              "buffer %.2f | a command buffer each, one submission %.2f | a submission each, one "
+              "vkQueueSubmit %.2f | a vkQueueSubmit each %.2f\n",
+              g.one_cb * 1e6, g.cbs * 1e6, g.submits * 1e6, g.calls * 1e6);
 }
 
 // Pipeline barrier against a grid-wide counter barrier inside one dispatch, per phase of
@@ -671,6 +692,7 @@ int main(int argc, char** argv) {
     else if (s == "--mvq") a.mvq = true;
     else if (s == "--mvqo-sweep") a.mvqo_sweep = true;
     else if (s == "--grid-sync") a.grid_sync = true;
+    else if (s == "--host-sync") a.host_sync = true;
     else if (s == "--mvqo") {
       a.mvqo.clear();
       std::stringstream ss(next());
@@ -680,7 +702,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync] [--host-sync]\n");
       return 2;
     }
   }
@@ -694,6 +716,7 @@ int main(int argc, char** argv) {
     if (a.kernels) bench_kernels(a);
     if (a.mvqo_sweep) bench_mvqo(a);
     if (a.grid_sync) bench_grid_sync(a);
+    if (a.host_sync) bench_host_sync(a);
     if (a.model) {
       const auto& sh = find_shape(a.shape);
       std::printf("\nmodel (%s shape, %d layers, vocab %u, random weights):\n", sh.name.c_str(),

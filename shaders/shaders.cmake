@@ -27,6 +27,7 @@ set(PETREL_SHADER_VARIANTS
   "top_k|top_k.comp|"
   "bandwidth|bandwidth.comp|"
   "grid_sync|grid_sync.comp|"
+  "pingpong|pingpong.comp|"
 )
 foreach(t ${PETREL_WEIGHT_TYPES})
   string(TOLOWER ${t} tl)

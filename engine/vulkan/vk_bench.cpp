@@ -2,6 +2,8 @@
 #include "engine/vulkan/vk_bench.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -294,6 +296,154 @@ EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint3
     tn.push_back(n);
   }
   return {median(tw), median(ts), median(te), median(tn)};
+}
+
+PingPongTimes time_host_pingpong(Ops& ops, int rounds) {
+  if (rounds < 2) throw Error("time_host_pingpong: needs at least 2 rounds");
+  Memory& m = ops.mem();
+  Context& c = ops.ctx();
+  Buffer* rel = m.mapped_device_buffer(16, "pingpong release word");
+  if (!rel) throw Error("time_host_pingpong: the device has no device-local host-visible memory");
+  Buffer* done = m.host_buffer(16, true, "pingpong done words");
+  auto* r = static_cast<volatile uint32_t*>(rel->mapped);
+  auto* d = static_cast<volatile uint32_t*>(done->mapped);
+  r[0] = 0;
+  d[0] = 0;
+  d[1] = 0;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  VkCommandBuffer cb = c.alloc_command_buffer();
+  VkCommandBufferBeginInfo bi{};
+  bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+  PETREL_VK_CHECK(c.fn.vkBeginCommandBuffer(cb, &bi));
+  ops.pingpong(cb, *rel, *done, {uint32_t(rounds), 1u << 24});
+  ops.host_barrier(cb);
+  PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
+  c.submit_gated(cb);
+  c.open_gate();
+  using Clk = std::chrono::steady_clock;
+  std::vector<double> t;
+  PingPongTimes out;
+  for (int i = 1; i <= rounds && !out.gave_up; ++i) {
+    const auto t0 = Clk::now();
+    r[0] = uint32_t(i);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    while (d[0] < uint32_t(i)) {
+      if (d[1] != 0 || Clk::now() - t0 > std::chrono::seconds(2)) {
+        out.gave_up = true;
+        break;
+      }
+    }
+    if (i > 1 && !out.gave_up) t.push_back(std::chrono::duration<double>(Clk::now() - t0).count());
+  }
+  if (out.gave_up) r[0] = uint32_t(rounds);  // (lets a poll still running end)
+  c.wait_gated();
+  c.free_command_buffer(cb);
+  if (t.empty()) return out;
+  std::sort(t.begin(), t.end());
+  out.median = t[t.size() / 2];
+  out.p10 = t[t.size() / 10];
+  out.p90 = t[t.size() * 9 / 10];
+  return out;
+}
+
+SubmitGapTimes time_submit_gap(Ops& ops, int count, int reps) {
+  Context& c = ops.ctx();
+  if (c.caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
+  if (count < 2) throw Error("time_submit_gap: needs at least 2 dispatches");
+  Memory& m = ops.mem();
+  Buffer* src = m.device_buffer(4096, "submit gap source");
+  Buffer* dst = m.device_buffer(4096, "submit gap sink");
+  VkQueryPoolCreateInfo qi{};
+  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  qi.queryCount = 2;
+  VkQueryPool pool = VK_NULL_HANDLE;
+  PETREL_VK_CHECK(c.fn.vkCreateQueryPool(c.device, &qi, nullptr, &pool));
+  VkFence fence = VK_NULL_HANDLE;
+  VkFenceCreateInfo fci{};
+  fci.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+  PETREL_VK_CHECK(c.fn.vkCreateFence(c.device, &fci, nullptr, &fence));
+  std::vector<VkCommandBuffer> cbs;
+  auto begin = [&]() {
+    VkCommandBuffer cb = c.alloc_command_buffer();
+    cbs.push_back(cb);
+    VkCommandBufferBeginInfo bi{};
+    bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+    PETREL_VK_CHECK(c.fn.vkBeginCommandBuffer(cb, &bi));
+    return cb;
+  };
+  // dispatch i of count: a barrier against everything before, the read, the timestamps
+  auto record = [&](VkCommandBuffer cb, int i) {
+    if (i == 0) c.fn.vkCmdResetQueryPool(cb, pool, 0, 2);
+    ops.start_barrier(cb);
+    if (i == 0) c.fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, pool, 0);
+    ops.bandwidth(cb, *src, 256, *dst, 1);
+    if (i == count - 1) {
+      ops.barrier(cb);
+      c.fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, 1);
+    }
+  };
+  auto seconds = [&]() {
+    uint64_t ts[2] = {0, 0};
+    PETREL_VK_CHECK(c.fn.vkGetQueryPoolResults(c.device, pool, 0, 2, sizeof ts, ts, 8,
+                                               VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+    const uint64_t mask = c.caps.timestamp_bits >= 64 ? ~0ull : ((1ull << c.caps.timestamp_bits) - 1);
+    return double((ts[1] - ts[0]) & mask) * double(c.caps.props.limits.timestampPeriod) * 1e-9 /
+           (count - 1);
+  };
+  {
+    VkCommandBuffer one = begin();
+    for (int i = 0; i < count; ++i) record(one, i);
+    PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(one));
+    for (int i = 0; i < count; ++i) {
+      VkCommandBuffer cb = begin();
+      record(cb, i);
+      PETREL_VK_CHECK(c.fn.vkEndCommandBuffer(cb));
+    }
+  }
+  auto submit = [&](const std::vector<VkSubmitInfo>& si) {
+    PETREL_VK_CHECK(c.fn.vkQueueSubmit(c.queue, uint32_t(si.size()), si.data(), VK_NULL_HANDLE));
+  };
+  auto finish = [&]() {
+    PETREL_VK_CHECK(c.fn.vkResetFences(c.device, 1, &fence));
+    PETREL_VK_CHECK(c.fn.vkQueueSubmit(c.queue, 0, nullptr, fence));
+    PETREL_VK_CHECK(c.fn.vkWaitForFences(c.device, 1, &fence, VK_TRUE, UINT64_MAX));
+    return seconds();
+  };
+  c.settle();
+  VkSubmitInfo base{};
+  base.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+  std::vector<double> t1, t2, t3, t4;
+  for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
+    VkSubmitInfo s1 = base;
+    s1.commandBufferCount = 1;
+    s1.pCommandBuffers = &cbs[0];
+    submit({s1});
+    const double a = finish();
+    VkSubmitInfo s2 = base;
+    s2.commandBufferCount = uint32_t(count);
+    s2.pCommandBuffers = &cbs[1];
+    submit({s2});
+    const double b = finish();
+    std::vector<VkSubmitInfo> s3(size_t(count), base);
+    for (int i = 0; i < count; ++i) {
+      s3[size_t(i)].commandBufferCount = 1;
+      s3[size_t(i)].pCommandBuffers = &cbs[size_t(i) + 1];
+    }
+    submit(s3);
+    const double d = finish();
+    for (int i = 0; i < count; ++i) submit({s3[size_t(i)]});
+    const double e = finish();
+    if (r == 0) continue;
+    t1.push_back(a);
+    t2.push_back(b);
+    t3.push_back(d);
+    t4.push_back(e);
+  }
+  for (VkCommandBuffer cb : cbs) c.free_command_buffer(cb);
+  c.fn.vkDestroyFence(c.device, fence, nullptr);
+  c.fn.vkDestroyQueryPool(c.device, pool, nullptr);
+  return {median(t1), median(t2), median(t3), median(t4)};
 }
 
 double bench_matmul(int device, Type type, int64_t n_in, int64_t n_out, int64_t n_tokens, int reps) {

@@ -61,6 +61,28 @@ struct EventSplitTimes {
 EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint32_t groups,
                                  int reps);
 
+// Host <-> device handshake latency with no submission in the loop (shaders/pingpong.comp):
+// seconds from the host writing a round's number to the word the device polls
+// (device-local host-visible memory) until it sees the device's answer in host memory.
+// Medians and 10th / 90th percentiles over `rounds` rounds (the first one, the launch,
+// left out); gave_up: the device's poll gave up (the figures are void; on lavapipe, which
+// ends any shader loop after 65535 rounds, it does).
+struct PingPongTimes {
+  double median = 0, p10 = 0, p90 = 0;
+  bool gave_up = false;
+};
+PingPongTimes time_host_pingpong(Ops& ops, int rounds);
+
+// Device seconds per tiny dispatch (one workgroup reading 4 KB), `count` of them each
+// after a barrier against everything before it: in one command buffer (`one_cb`), one a
+// command buffer in one submission (`cbs`), one a submission in one vkQueueSubmit
+// (`submits`) and one a vkQueueSubmit call (`calls`): what a submission boundary costs on
+// the device beyond a barrier. Medians of `reps`.
+struct SubmitGapTimes {
+  double one_cb = 0, cbs = 0, submits = 0, calls = 0;
+};
+SubmitGapTimes time_submit_gap(Ops& ops, int count, int reps);
+
 // Seconds per repetition of `body` (recorded n times, a barrier after each) between two
 // GPU timestamps, in one submission.
 double time_recorded(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& body);

@@ -624,6 +624,20 @@ void Ops::grid_sync_stream(VkCommandBuffer cb, const Buffer& src, const Buffer& 
   pipes_->dispatch(cb, pipes_->get("grid_sync"), {{&src}, {&cnt}, {&dst}}, &p, groups, 1, 1);
 }
 
+void Ops::pingpong(VkCommandBuffer cb, const Buffer& rel, const Buffer& done, const PingPongPush& p) {
+  pipes_->dispatch(cb, pipes_->get("pingpong"), {{&rel}, {&done}}, &p, 1, 1, 1);
+}
+
+void Ops::start_barrier(VkCommandBuffer cb) {
+  VkMemoryBarrier mb{};
+  mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  mb.srcAccessMask = VK_ACCESS_MEMORY_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT;
+  ctx_->fn.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0,
+                                nullptr);
+}
+
 void Ops::stage_barrier(VkCommandBuffer cb, uint32_t stage_bit) {
   if ((pipes_->tuning().skip_barriers & stage_bit) != 0 && !profiling_) return;
   barrier(cb);

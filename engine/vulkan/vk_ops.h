@@ -245,6 +245,12 @@ class Ops {
   static constexpr uint32_t kGridSyncThreads = 1024;
   void grid_sync_stream(VkCommandBuffer cb, const Buffer& src, const Buffer& cnt,
                         const Buffer& dst, const GridSyncPush& p, uint32_t groups);
+  // shaders/pingpong.comp: p.rounds handshakes with the host through rel (polled) and
+  // done (written), one invocation.
+  void pingpong(VkCommandBuffer cb, const Buffer& rel, const Buffer& done, const PingPongPush& p);
+  // A barrier that waits for every earlier command (of earlier submissions too) and makes
+  // its writes visible to the shaders after it.
+  void start_barrier(VkCommandBuffer cb);
 
   // Makes earlier shader writes visible to later shaders (compute -> compute); while a
   // profile is being recorded, also ends a stage there.

@@ -68,6 +68,7 @@ const Row kTable[] = {
     {"top_k", false, {1, 1, 1}, sizeof(TopKPush), {Spec::kWgLarge}},
     {"bandwidth", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"grid_sync", false, {1, 1, 1}, sizeof(GridSyncPush), {}},
+    {"pingpong", false, {1, 1}, sizeof(PingPongPush), {}},
 };
 
 const Row* find_row(std::string_view name) {

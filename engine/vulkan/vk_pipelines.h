@@ -68,6 +68,9 @@ struct TopKPush {
 struct GridSyncPush {
   uint32_t n4, phases, sync, phase0;
 };
+struct PingPongPush {
+  uint32_t rounds, spin_limit;
+};
 struct AttnTiledPush {
   uint32_t n_head, n_head_kv, head_dim, n_tokens;
   float scale;
