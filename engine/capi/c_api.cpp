@@ -54,14 +54,20 @@ void need(const T* p, const char* what) {
   if (!p) throw ArgError(std::string(what) + " is NULL");
 }
 
-// *p where given (its struct_size at least this header's struct), else `defaults`.
+// A caller's struct must be at least this header's (its struct_size says how large it is).
+template <typename T>
+void need_size(const T& v, const char* what) {
+  if (v.struct_size < sizeof(T))
+    throw ArgError(std::string(what) + ": struct_size " + std::to_string(v.struct_size) +
+                   " is below this library's " + std::to_string(sizeof(T)) +
+                   " (set it to sizeof, or fill the struct with its _default function)");
+}
+
+// *p where given (need_size), else `defaults`.
 template <typename T>
 T params_or(const T* p, const T& defaults, const char* what) {
   if (!p) return defaults;
-  if (p->struct_size < sizeof(T))
-    throw ArgError(std::string(what) + ": struct_size " + std::to_string(p->struct_size) +
-                   " is below this library's " + std::to_string(sizeof(T)) +
-                   " (fill it with its _default function first)");
+  need_size(*p, what);
   T out;
   std::memcpy(&out, p, sizeof(T));
   return out;
@@ -129,9 +135,7 @@ int petrel_model_info_get(const petrel_model* m, petrel_model_info* out) {
   return status([&] {
     need(m, "petrel_model_info_get: model");
     need(out, "petrel_model_info_get: out");
-    if (out->struct_size < sizeof *out)
-      throw ArgError("petrel_model_info_get: out->struct_size " + std::to_string(out->struct_size) +
-                     " is below " + std::to_string(sizeof *out));
+    need_size(*out, "petrel_model_info_get: out");
     const petrel::ModelInfo& i = m->m->info();
     out->arch = i.arch.c_str();
     out->name = i.name.c_str();
@@ -280,9 +284,7 @@ int petrel_generate(petrel_session* s, const petrel_token* prompt, int n_prompt,
                     petrel_generate_result* result) {
   const int st = status([&] {
     need(s, "petrel_generate: session");
-    if (result && result->struct_size < sizeof *result)
-      throw ArgError("petrel_generate: result->struct_size " + std::to_string(result->struct_size) +
-                     " is below " + std::to_string(sizeof *result));
+    if (result) need_size(*result, "petrel_generate: result");
     petrel_generate_params d;
     petrel_generate_params_default(&d);
     const petrel_generate_params q = params_or(p, d, "petrel_generate: params");

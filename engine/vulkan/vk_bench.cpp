@@ -25,17 +25,20 @@ std::vector<size_t> half_fields(Type t) {
   }
 }
 
+// Seconds between the two timestamps of `pool` (waits for them).
+double pool_seconds(Ops& ops, VkQueryPool pool) {
+  Context& c = ops.ctx();
+  uint64_t ts[2] = {0, 0};
+  PETREL_VK_CHECK(c.fn.vkGetQueryPoolResults(c.device, pool, 0, 2, sizeof ts, ts, 8,
+                                             VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+  return ops.ticks_to_seconds(ts[1] - ts[0]);
+}
+
 // Times `body` (recorded `n` times between two timestamps) and returns seconds per call.
 double timed(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& body) {
   Context& c = ops.ctx();
-  if (c.caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
-  VkQueryPoolCreateInfo qi{};
-  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
-  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-  qi.queryCount = 2;
-  VkQueryPool pool = VK_NULL_HANDLE;
-  PETREL_VK_CHECK(c.fn.vkCreateQueryPool(c.device, &qi, nullptr, &pool));
-  uint64_t ts[2] = {0, 0};
+  VkQueryPool pool = ops.timestamp_pool(2);
+  double seconds = 0;
   try {
     c.run_now([&](VkCommandBuffer cb) {
       c.fn.vkCmdResetQueryPool(cb, pool, 0, 2);
@@ -47,16 +50,13 @@ double timed(Ops& ops, int n, const std::function<void(VkCommandBuffer, int)>& b
       }
       c.fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, 1);
     });
-    PETREL_VK_CHECK(c.fn.vkGetQueryPoolResults(c.device, pool, 0, 2, sizeof ts, ts, 8,
-                                               VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+    seconds = pool_seconds(ops, pool);
   } catch (...) {
     c.fn.vkDestroyQueryPool(c.device, pool, nullptr);
     throw;
   }
   c.fn.vkDestroyQueryPool(c.device, pool, nullptr);
-  const uint64_t mask = c.caps.timestamp_bits >= 64 ? ~0ull : ((1ull << c.caps.timestamp_bits) - 1);
-  const double ticks = double((ts[1] - ts[0]) & mask);
-  return ticks * double(c.caps.props.limits.timestampPeriod) * 1e-9 / n;
+  return seconds / n;
 }
 
 }  // namespace
@@ -348,17 +348,11 @@ PingPongTimes time_host_pingpong(Ops& ops, int rounds) {
 
 SubmitGapTimes time_submit_gap(Ops& ops, int count, int reps) {
   Context& c = ops.ctx();
-  if (c.caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
   if (count < 2) throw Error("time_submit_gap: needs at least 2 dispatches");
   Memory& m = ops.mem();
   Buffer* src = m.device_buffer(4096, "submit gap source");
   Buffer* dst = m.device_buffer(4096, "submit gap sink");
-  VkQueryPoolCreateInfo qi{};
-  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
-  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-  qi.queryCount = 2;
-  VkQueryPool pool = VK_NULL_HANDLE;
-  PETREL_VK_CHECK(c.fn.vkCreateQueryPool(c.device, &qi, nullptr, &pool));
+  VkQueryPool pool = ops.timestamp_pool(2);
   VkFence fence = VK_NULL_HANDLE;
   VkFenceCreateInfo fci{};
   fci.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
@@ -383,14 +377,6 @@ SubmitGapTimes time_submit_gap(Ops& ops, int count, int reps) {
       c.fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, 1);
     }
   };
-  auto seconds = [&]() {
-    uint64_t ts[2] = {0, 0};
-    PETREL_VK_CHECK(c.fn.vkGetQueryPoolResults(c.device, pool, 0, 2, sizeof ts, ts, 8,
-                                               VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-    const uint64_t mask = c.caps.timestamp_bits >= 64 ? ~0ull : ((1ull << c.caps.timestamp_bits) - 1);
-    return double((ts[1] - ts[0]) & mask) * double(c.caps.props.limits.timestampPeriod) * 1e-9 /
-           (count - 1);
-  };
   {
     VkCommandBuffer one = begin();
     for (int i = 0; i < count; ++i) record(one, i);
@@ -408,28 +394,25 @@ SubmitGapTimes time_submit_gap(Ops& ops, int count, int reps) {
     PETREL_VK_CHECK(c.fn.vkResetFences(c.device, 1, &fence));
     PETREL_VK_CHECK(c.fn.vkQueueSubmit(c.queue, 0, nullptr, fence));
     PETREL_VK_CHECK(c.fn.vkWaitForFences(c.device, 1, &fence, VK_TRUE, UINT64_MAX));
-    return seconds();
+    return pool_seconds(ops, pool) / (count - 1);
   };
+  // cbs[0]: all in one; cbs[1..count]: one each, in one submission (s2) or one each (s3)
+  VkSubmitInfo s1{};
+  s1.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+  s1.commandBufferCount = 1;
+  s1.pCommandBuffers = &cbs[0];
+  VkSubmitInfo s2 = s1;
+  s2.commandBufferCount = uint32_t(count);
+  s2.pCommandBuffers = &cbs[1];
+  std::vector<VkSubmitInfo> s3(size_t(count), s1);
+  for (int i = 0; i < count; ++i) s3[size_t(i)].pCommandBuffers = &cbs[size_t(i) + 1];
   c.settle();
-  VkSubmitInfo base{};
-  base.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
   std::vector<double> t1, t2, t3, t4;
   for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
-    VkSubmitInfo s1 = base;
-    s1.commandBufferCount = 1;
-    s1.pCommandBuffers = &cbs[0];
     submit({s1});
     const double a = finish();
-    VkSubmitInfo s2 = base;
-    s2.commandBufferCount = uint32_t(count);
-    s2.pCommandBuffers = &cbs[1];
     submit({s2});
     const double b = finish();
-    std::vector<VkSubmitInfo> s3(size_t(count), base);
-    for (int i = 0; i < count; ++i) {
-      s3[size_t(i)].commandBufferCount = 1;
-      s3[size_t(i)].pCommandBuffers = &cbs[size_t(i) + 1];
-    }
     submit(s3);
     const double d = finish();
     for (int i = 0; i < count; ++i) submit({s3[size_t(i)]});

@@ -662,13 +662,8 @@ void Ops::barrier(VkCommandBuffer cb) {
 }
 
 void Ops::profile_begin(VkCommandBuffer cb, StageProfile& prof, uint32_t capacity) {
-  if (ctx_->caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
   profile_destroy(prof);
-  VkQueryPoolCreateInfo qi{};
-  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
-  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-  qi.queryCount = capacity + 1;
-  PETREL_VK_CHECK(ctx_->fn.vkCreateQueryPool(ctx_->device, &qi, nullptr, &prof.pool));
+  prof.pool = timestamp_pool(capacity + 1);
   prof.capacity = capacity + 1;
   ctx_->fn.vkCmdResetQueryPool(cb, prof.pool, 0, prof.capacity);
   ctx_->fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, prof.pool, 0);
@@ -699,13 +694,8 @@ void Ops::profile_destroy(StageProfile& prof) {
 }
 
 void Ops::pass_clock(VkCommandBuffer cb, bool end) {
-  if (ctx_->caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
   if (!pass_pool_) {
-    VkQueryPoolCreateInfo qi{};
-    qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
-    qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-    qi.queryCount = 2;
-    PETREL_VK_CHECK(ctx_->fn.vkCreateQueryPool(ctx_->device, &qi, nullptr, &pass_pool_));
+    pass_pool_ = timestamp_pool(2);
     pass_times_ = mem_->host_buffer(16, true, "pass clock");
   }
   if (!end) ctx_->fn.vkCmdResetQueryPool(cb, pass_pool_, 0, 2);
@@ -723,6 +713,17 @@ std::pair<double, double> Ops::pass_clock_read() {
   uint64_t ts[2] = {0, 0};
   std::memcpy(ts, pass_times_->mapped, sizeof ts);
   return {ticks_to_seconds(ts[0]), ticks_to_seconds(ts[1])};
+}
+
+VkQueryPool Ops::timestamp_pool(uint32_t count) {
+  if (ctx_->caps.timestamp_bits == 0) throw Error("Vulkan: the compute queue has no timestamps");
+  VkQueryPoolCreateInfo qi{};
+  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  qi.queryCount = count;
+  VkQueryPool pool = VK_NULL_HANDLE;
+  PETREL_VK_CHECK(ctx_->fn.vkCreateQueryPool(ctx_->device, &qi, nullptr, &pool));
+  return pool;
 }
 
 double Ops::ticks_to_seconds(uint64_t ticks) const {

@@ -280,6 +280,9 @@ class Ops {
   void host_barrier(VkCommandBuffer cb);
   // A timestamp (or a difference of two) in seconds: the valid bits times the period.
   double ticks_to_seconds(uint64_t ticks) const;
+  // A timestamp query pool of `count` queries (the caller destroys it); throws where the
+  // compute queue has no timestamps.
+  VkQueryPool timestamp_pool(uint32_t count);
 
  private:
   void mat_push(const GpuWeight& w, const MatArgs& a, MulMvPush* p) const;
