@@ -218,6 +218,41 @@ TEST(CApi, FailuresAreStatusesWithMessages) {
   petrel_session_free(nullptr);
 }
 
+// petrel_device_count / petrel_device_get give what petrel::list_devices does (or a
+// negative count and a message where it throws), and refuse bad indices and structs.
+TEST(CApi, DevicesMatchTheCppList) {
+  std::vector<petrel::DeviceInfo> want;
+  try {
+    want = petrel::list_devices();
+  } catch (const std::exception& e) {
+    EXPECT_LT(petrel_device_count(), 0);
+    EXPECT_EQ(std::string(petrel_last_error()), e.what());
+    GTEST_SKIP() << "no Vulkan devices: " << e.what();
+  }
+  ASSERT_EQ(petrel_device_count(), int(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) {
+    petrel_device_info d{};
+    d.struct_size = sizeof d;
+    ASSERT_EQ(petrel_device_get(int(i), &d), PETREL_OK) << petrel_last_error();
+    EXPECT_EQ(d.index, want[i].index);
+    EXPECT_EQ(std::string(d.name), want[i].name.substr(0, sizeof d.name - 1));
+    EXPECT_EQ(std::string(d.type), want[i].type);
+    EXPECT_EQ(std::string(d.driver), want[i].driver.substr(0, sizeof d.driver - 1));
+    EXPECT_EQ(d.memory_bytes, want[i].memory_bytes);
+    EXPECT_EQ(d.budget_bytes, want[i].budget_bytes);
+    EXPECT_EQ(d.subgroup_size, want[i].subgroup_size);
+  }
+  petrel_device_info d{};
+  d.struct_size = sizeof d;
+  EXPECT_EQ(petrel_device_get(int(want.size()), &d), PETREL_ERR_ARGUMENT);
+  EXPECT_NE(std::string(petrel_last_error()).find("no device"), std::string::npos) << petrel_last_error();
+  EXPECT_EQ(petrel_device_get(-1, &d), PETREL_ERR_ARGUMENT);
+  EXPECT_EQ(petrel_device_get(0, nullptr), PETREL_ERR_ARGUMENT);
+  d.struct_size = 8;
+  EXPECT_EQ(petrel_device_get(0, &d), PETREL_ERR_ARGUMENT);
+  EXPECT_NE(std::string(petrel_last_error()).find("struct_size"), std::string::npos) << petrel_last_error();
+}
+
 TEST(CApi, UsableFromC) {
   char text[512];
   const int n = petrel_c_smoke(tiny_model().c_str(), "The cat sat", 12, text, sizeof text);

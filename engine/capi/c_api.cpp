@@ -104,6 +104,34 @@ int petrel_c_api_version(void) { return PETREL_C_API_VERSION; }
 
 const char* petrel_last_error(void) { return g_error.c_str(); }
 
+int petrel_device_count(void) {
+  return guard<int>(PETREL_ERR_FAILED, [] { return int(petrel::list_devices().size()); });
+}
+
+int petrel_device_get(int index, petrel_device_info* out) {
+  return status([&] {
+    need(out, "petrel_device_get: out");
+    need_size(*out, "petrel_device_get: out");
+    const std::vector<petrel::DeviceInfo> all = petrel::list_devices();
+    if (index < 0 || size_t(index) >= all.size())
+      throw ArgError("petrel_device_get: no device " + std::to_string(index) + " (there are " +
+                     std::to_string(all.size()) + ")");
+    const petrel::DeviceInfo& d = all[size_t(index)];
+    auto copy = [](char* dst, size_t cap, const std::string& s) {
+      const size_t n = std::min(cap - 1, s.size());
+      std::memcpy(dst, s.data(), n);
+      dst[n] = '\0';
+    };
+    out->index = d.index;
+    copy(out->name, sizeof out->name, d.name);
+    copy(out->type, sizeof out->type, d.type);
+    copy(out->driver, sizeof out->driver, d.driver);
+    out->memory_bytes = d.memory_bytes;
+    out->budget_bytes = d.budget_bytes;
+    out->subgroup_size = d.subgroup_size;
+  });
+}
+
 void petrel_model_params_default(petrel_model_params* p) {
   if (!p) return;
   *p = petrel_model_params{};

@@ -48,6 +48,24 @@ PETREL_C_EXPORT int petrel_c_api_version(void);
  * thread's next failing call. */
 PETREL_C_EXPORT const char* petrel_last_error(void);
 
+/* ---- devices ------------------------------------------------------------------------ */
+typedef struct {
+  size_t struct_size;
+  int index;              /* gpu_index of petrel_model_params */
+  char name[256];
+  char type[16];          /* "discrete", "integrated", "virtual", "cpu", "other" */
+  char driver[128];
+  uint64_t memory_bytes;  /* device-local memory */
+  uint64_t budget_bytes;  /* VK_EXT_memory_budget's budget; 0 where the device has none */
+  uint32_t subgroup_size;
+} petrel_device_info;
+/* The number of Vulkan devices; negative where there is no Vulkan loader or driver, or the
+ * library was built without Vulkan (petrel_last_error() says which). */
+PETREL_C_EXPORT int petrel_device_count(void);
+/* Fills *out (set out->struct_size = sizeof *out first) for device `index` (0 <= index <
+ * petrel_device_count()); strings are cut to their arrays, always NUL-terminated. */
+PETREL_C_EXPORT int petrel_device_get(int index, petrel_device_info* out);
+
 /* ---- models ----------------------------------------------------------------------- */
 typedef struct {
   size_t struct_size;
