@@ -135,6 +135,81 @@ TEST(CApi, EvalGivesTheCppSessionsLogits) {
   EXPECT_NE(std::string(petrel_last_error()).find("context"), std::string::npos) << petrel_last_error();
 }
 
+// eval_all keeps every token's logits and eval_top_k hands back the largest: bit for bit
+// what the C++ session gives.
+TEST(CApi, EvalAllAndTopKGiveTheCppSessions) {
+  CModel m(tiny_model());
+  ASSERT_NE(m.m, nullptr) << petrel_last_error();
+  CSession s(m.m);
+  const std::vector<petrel_token> t = c_tokens(m.m, "Once upon a time");
+  ASSERT_EQ(petrel_session_eval_all(s.s, t.data(), int(t.size())), PETREL_OK) << petrel_last_error();
+  const auto cm = petrel::Model::load(tiny_model());
+  const auto cs = petrel::Session::create(*cm, {128, 1, 512});
+  cs->eval(t, true);
+  const size_t bytes = size_t(cm->n_vocab()) * sizeof(float);
+  for (int i = 0; i < int(t.size()); ++i) {
+    const float* got = petrel_session_logits_ith(s.s, i);
+    ASSERT_NE(got, nullptr) << petrel_last_error();
+    EXPECT_EQ(std::memcmp(got, cs->logits(i), bytes), 0) << "token " << i;
+  }
+  EXPECT_EQ(petrel_session_logits_ith(s.s, -1), petrel_session_logits(s.s));
+  EXPECT_EQ(petrel_session_logits_ith(s.s, int(t.size())), nullptr);
+  EXPECT_NE(std::string(petrel_last_error()).find("out of range"), std::string::npos) << petrel_last_error();
+
+  // the same tokens, then one more through top-k in both
+  CSession k(m.m);
+  const auto want = cs->eval_top_k({t[0]}, 5);
+  ASSERT_EQ(petrel_session_eval_all(k.s, t.data(), int(t.size())), PETREL_OK);
+  float logits[5];
+  petrel_token ids[5];
+  ASSERT_EQ(petrel_session_eval_top_k(k.s, &t[0], 1, 5, logits, ids), 5) << petrel_last_error();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(logits[i], want[size_t(i)].first) << i;
+    EXPECT_EQ(ids[i], want[size_t(i)].second) << i;
+  }
+  EXPECT_EQ(petrel_session_logits(k.s), nullptr);  // top-k keeps none
+  EXPECT_EQ(petrel_session_eval_top_k(k.s, &t[0], 1, 0, logits, ids), PETREL_ERR_ARGUMENT);
+  EXPECT_EQ(petrel_session_eval_top_k(k.s, &t[0], 1, 5, nullptr, ids), PETREL_ERR_ARGUMENT);
+}
+
+// A C sampler draws what a C++ sampler with the same parameters draws, penalties included.
+TEST(CApi, SamplerDrawsAsTheCppSampler) {
+  petrel_generate_params p;
+  petrel_generate_params_default(&p);
+  p.temperature = 0.9f;
+  p.top_k = 20;
+  p.repeat_penalty = 1.3f;
+  p.seed = 11;
+  petrel_sampler* smp = petrel_sampler_new(&p);
+  ASSERT_NE(smp, nullptr) << petrel_last_error();
+  petrel::SamplingParams sp;
+  sp.temperature = 0.9f;
+  sp.top_k = 20;
+  sp.repeat_penalty = 1.3f;
+  sp.seed = 11;
+  petrel::Sampler want(sp);
+  std::vector<float> logits(300);
+  std::vector<petrel_token> history;
+  for (int step = 0; step < 40; ++step) {
+    for (size_t i = 0; i < logits.size(); ++i) logits[i] = float((i * 37 + size_t(step) * 11) % 101) / 17.f;
+    const petrel_token got = petrel_sampler_sample(smp, logits.data(), int(logits.size()),
+                                                   history.data(), int(history.size()));
+    ASSERT_GE(got, 0) << petrel_last_error();
+    EXPECT_EQ(got, want.sample(logits.data(), int(logits.size()), history)) << "step " << step;
+    history.push_back(got);
+  }
+  EXPECT_EQ(petrel_sampler_sample(smp, nullptr, 300, nullptr, 0), PETREL_ERR_ARGUMENT);
+  EXPECT_EQ(petrel_sampler_sample(smp, logits.data(), 0, nullptr, 0), PETREL_ERR_ARGUMENT);
+  EXPECT_EQ(petrel_sampler_sample(nullptr, logits.data(), 300, nullptr, 0), PETREL_ERR_ARGUMENT);
+  petrel_sampler_free(smp);
+  petrel_sampler_free(nullptr);  // (a no-op)
+  p.struct_size = 4;
+  EXPECT_EQ(petrel_sampler_new(&p), nullptr);
+  petrel_sampler* d = petrel_sampler_new(nullptr);  // the defaults
+  EXPECT_NE(d, nullptr);
+  petrel_sampler_free(d);
+}
+
 TEST(CApi, GenerateMatchesTheCppApiAndStops) {
   CModel m(tiny_model());
   ASSERT_NE(m.m, nullptr) << petrel_last_error();

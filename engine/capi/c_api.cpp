@@ -25,6 +25,10 @@ struct petrel_session {
   std::atomic<bool> cancel{false};
 };
 
+struct petrel_sampler {
+  std::unique_ptr<petrel::Sampler> s;
+};
+
 namespace {
 
 thread_local std::string g_error;
@@ -94,6 +98,21 @@ std::vector<petrel::TokenId> tokens_of(const petrel_token* t, int n, const char*
   if (n < 0) throw ArgError(std::string(what) + ": negative token count " + std::to_string(n));
   if (n > 0 && !t) throw ArgError(std::string(what) + ": tokens is NULL");
   return std::vector<petrel::TokenId>(t, t + n);
+}
+
+// The sampling fields of p.
+petrel::SamplingParams sampling_of(const petrel_generate_params& q) {
+  petrel::SamplingParams sp;
+  sp.temperature = q.temperature;
+  sp.top_k = q.top_k;
+  sp.top_p = q.top_p;
+  sp.min_p = q.min_p;
+  sp.repeat_penalty = q.repeat_penalty;
+  sp.repeat_last_n = q.repeat_last_n;
+  sp.presence_penalty = q.presence_penalty;
+  sp.frequency_penalty = q.frequency_penalty;
+  sp.seed = q.seed;
+  return sp;
 }
 
 }  // namespace
@@ -280,6 +299,37 @@ const float* petrel_session_logits(const petrel_session* s) {
   });
 }
 
+int petrel_session_eval_all(petrel_session* s, const petrel_token* tokens, int n) {
+  return status([&] {
+    need(s, "petrel_session_eval_all: session");
+    s->s->eval(tokens_of(tokens, n, "petrel_session_eval_all"), true);
+  });
+}
+
+const float* petrel_session_logits_ith(const petrel_session* s, int i) {
+  return guard<const float*>(nullptr, [&] {
+    need(s, "petrel_session_logits_ith: session");
+    return s->s->logits(i);
+  });
+}
+
+int petrel_session_eval_top_k(petrel_session* s, const petrel_token* tokens, int n, int k,
+                              float* logits_out, petrel_token* ids_out) {
+  int written = 0;
+  const int st = status([&] {
+    need(s, "petrel_session_eval_top_k: session");
+    if (k <= 0) throw ArgError("petrel_session_eval_top_k: k is " + std::to_string(k));
+    need(logits_out, "petrel_session_eval_top_k: logits_out");
+    need(ids_out, "petrel_session_eval_top_k: ids_out");
+    const auto top = s->s->eval_top_k(tokens_of(tokens, n, "petrel_session_eval_top_k"), k);
+    for (const auto& [logit, id] : top) {
+      logits_out[written] = logit;
+      ids_out[written++] = id;
+    }
+  });
+  return st == PETREL_OK ? written : st;
+}
+
 petrel_token petrel_session_eval_greedy(petrel_session* s, const petrel_token* tokens, int n) {
   petrel_token id = 0;
   const int st = status([&] {
@@ -325,16 +375,7 @@ int petrel_generate(petrel_session* s, const petrel_token* prompt, int n_prompt,
       if (!q.stop[i]) throw ArgError("petrel_generate: stop string " + std::to_string(i) + " is NULL");
       go.stop.emplace_back(q.stop[i]);
     }
-    petrel::SamplingParams& sp = go.sampling;
-    sp.temperature = q.temperature;
-    sp.top_k = q.top_k;
-    sp.top_p = q.top_p;
-    sp.min_p = q.min_p;
-    sp.repeat_penalty = q.repeat_penalty;
-    sp.repeat_last_n = q.repeat_last_n;
-    sp.presence_penalty = q.presence_penalty;
-    sp.frequency_penalty = q.frequency_penalty;
-    sp.seed = q.seed;
+    go.sampling = sampling_of(q);
     go.cancel = &s->cancel;
     const petrel::GenerateResult r = petrel::generate(
         *s->model->m, *s->s, tokens_of(prompt, n_prompt, "petrel_generate"), go,
@@ -349,6 +390,30 @@ int petrel_generate(petrel_session* s, const petrel_token* prompt, int n_prompt,
   });
   if (s) s->cancel.store(false);
   return st;
+}
+
+petrel_sampler* petrel_sampler_new(const petrel_generate_params* p) {
+  return guard<petrel_sampler*>(nullptr, [&] {
+    petrel_generate_params d;
+    petrel_generate_params_default(&d);
+    auto smp = std::make_unique<petrel_sampler>();
+    smp->s = std::make_unique<petrel::Sampler>(sampling_of(params_or(p, d, "petrel_sampler_new: params")));
+    return smp.release();
+  });
+}
+
+void petrel_sampler_free(petrel_sampler* smp) { delete smp; }
+
+petrel_token petrel_sampler_sample(petrel_sampler* smp, const float* logits, int n_vocab,
+                                   const petrel_token* history, int n_history) {
+  petrel_token id = 0;
+  const int st = status([&] {
+    need(smp, "petrel_sampler_sample: sampler");
+    need(logits, "petrel_sampler_sample: logits");
+    if (n_vocab <= 0) throw ArgError("petrel_sampler_sample: n_vocab is " + std::to_string(n_vocab));
+    id = smp->s->sample(logits, n_vocab, tokens_of(history, n_history, "petrel_sampler_sample"));
+  });
+  return st == PETREL_OK ? id : st;
 }
 
 void petrel_session_cancel(petrel_session* s) {

@@ -35,6 +35,7 @@ extern "C" {
 typedef int32_t petrel_token;
 typedef struct petrel_model petrel_model;
 typedef struct petrel_session petrel_session;
+typedef struct petrel_sampler petrel_sampler;
 
 enum {
   PETREL_OK = 0,
@@ -131,6 +132,18 @@ PETREL_C_EXPORT int petrel_session_eval(petrel_session* s, const petrel_token* t
 /* The last eval's logits [n_vocab], valid until the session's next call that evaluates;
  * NULL where none are kept. */
 PETREL_C_EXPORT const float* petrel_session_logits(const petrel_session* s);
+/* Evaluates as petrel_session_eval and keeps every token's logits (petrel_session_logits_ith). */
+PETREL_C_EXPORT int petrel_session_eval_all(petrel_session* s, const petrel_token* tokens, int n);
+/* Token i's logits [n_vocab] of the last eval (i < 0: the last token's; eval keeps only
+ * that one, eval_all every token's), valid as petrel_session_logits'; NULL where i is out of
+ * range or none are kept. */
+PETREL_C_EXPORT const float* petrel_session_logits_ith(const petrel_session* s, int i);
+/* Evaluates as petrel_session_eval and returns the last token's min(k, n_vocab) largest
+ * logits in logits_out and their ids in ids_out (capacity k each), ranked by logit
+ * descending then id ascending; on a GPU (k <= 128) only those are read back. Returns the
+ * number written; negative on failure. Keeps no logits. */
+PETREL_C_EXPORT int petrel_session_eval_top_k(petrel_session* s, const petrel_token* tokens, int n,
+                                              int k, float* logits_out, petrel_token* ids_out);
 /* Evaluates as petrel_session_eval and returns the id of the last token's largest logit
  * (greedy; on a GPU only the id is read back); negative on failure. Keeps no logits. */
 PETREL_C_EXPORT petrel_token petrel_session_eval_greedy(petrel_session* s, const petrel_token* tokens,
@@ -153,6 +166,15 @@ typedef struct {
   int n_stop;
 } petrel_generate_params;
 PETREL_C_EXPORT void petrel_generate_params_default(petrel_generate_params* p);
+
+/* A sampler of its own (the draws of petrel_generate): made from the sampling fields of p
+ * (temperature to seed; n_predict and the stop strings are not read; NULL: the defaults). */
+PETREL_C_EXPORT petrel_sampler* petrel_sampler_new(const petrel_generate_params* p);
+PETREL_C_EXPORT void petrel_sampler_free(petrel_sampler* smp);
+/* Draws a token from logits[n_vocab] (not modified); history[n_history], the tokens so
+ * far, feeds the penalties. Negative on failure. */
+PETREL_C_EXPORT petrel_token petrel_sampler_sample(petrel_sampler* smp, const float* logits, int n_vocab,
+                                                   const petrel_token* history, int n_history);
 
 /* Receives generated text as it becomes final (len bytes, not NUL-terminated); return 0 to
  * stop generating. */
