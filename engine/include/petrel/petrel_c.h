@@ -30,7 +30,9 @@ extern "C" {
 #define PETREL_C_EXPORT
 #endif
 
-#define PETREL_C_API_VERSION 1
+/* 1: models, tokenizer, sessions, generate; 2: devices, every token's logits, top-k,
+ * samplers. A version only adds to the ones before. */
+#define PETREL_C_API_VERSION 2
 
 typedef int32_t petrel_token;
 typedef struct petrel_model petrel_model;
