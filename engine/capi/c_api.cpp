@@ -67,10 +67,15 @@ void need_size(const T& v, const char* what) {
                    " (set it to sizeof, or fill the struct with its _default function)");
 }
 
-// *p where given (need_size), else `defaults`.
+// *p where given (need_size), else the defaults that fill_default (a petrel_*_params_default)
+// writes.
 template <typename T>
-T params_or(const T* p, const T& defaults, const char* what) {
-  if (!p) return defaults;
+T params_or(const T* p, void (*fill_default)(T*), const char* what) {
+  if (!p) {
+    T d;
+    fill_default(&d);
+    return d;
+  }
   need_size(*p, what);
   T out;
   std::memcpy(&out, p, sizeof(T));
@@ -92,6 +97,15 @@ int status(F&& f) {
     g_error = "unknown error";
   }
   return PETREL_ERR_FAILED;
+}
+
+// A call that returns a count or an id: f's value, or the negative status of its failure
+// (as status()).
+template <typename R, typename F>
+R value_or_status(F&& f) {
+  R v{};
+  const int st = status([&] { v = f(); });
+  return st == PETREL_OK ? v : R(st);
 }
 
 std::vector<petrel::TokenId> tokens_of(const petrel_token* t, int n, const char* what) {
@@ -161,9 +175,8 @@ void petrel_model_params_default(petrel_model_params* p) {
 petrel_model* petrel_model_load(const char* path, const petrel_model_params* p) {
   return guard<petrel_model*>(nullptr, [&] {
     need(path, "petrel_model_load: path");
-    petrel_model_params d;
-    petrel_model_params_default(&d);
-    const petrel_model_params q = params_or(p, d, "petrel_model_load: params");
+    const petrel_model_params q =
+        params_or(p, petrel_model_params_default, "petrel_model_load: params");
     petrel::ModelOptions mo;
     mo.device = q.use_gpu ? petrel::Device::kVulkan : petrel::Device::kCpu;
     mo.device_index = q.gpu_index;
@@ -201,8 +214,7 @@ int petrel_model_info_get(const petrel_model* m, petrel_model_info* out) {
 
 int petrel_tokenize(const petrel_model* m, const char* text, size_t text_len, int add_special,
                     petrel_token* out, int capacity) {
-  int n = 0;
-  const int st = status([&] {
+  return value_or_status<int>([&] {
     need(m, "petrel_tokenize: model");
     if (text_len > 0) need(text, "petrel_tokenize: text");
     if (capacity < 0 || (capacity > 0 && !out))
@@ -210,23 +222,21 @@ int petrel_tokenize(const petrel_model* m, const char* text, size_t text_len, in
                      (out ? "set" : "NULL"));
     const auto t = m->m->tokenize(std::string(text ? text : "", text_len), add_special != 0, true);
     if (t.size() > size_t(INT_MAX)) throw ArgError("petrel_tokenize: more than INT_MAX tokens");
-    n = int(t.size());
+    const int n = int(t.size());
     if (n <= capacity) std::copy(t.begin(), t.end(), out);
+    return n;
   });
-  return st == PETREL_OK ? n : st;
 }
 
 int64_t petrel_detokenize(const petrel_model* m, const petrel_token* ids, int n, char* buf,
                           size_t capacity) {
-  int64_t len = 0;
-  const int st = status([&] {
+  return value_or_status<int64_t>([&] {
     need(m, "petrel_detokenize: model");
     if (capacity > 0) need(buf, "petrel_detokenize: buf");
     const std::string s = m->m->detokenize(tokens_of(ids, n, "petrel_detokenize"));
-    len = int64_t(s.size());
     if (s.size() < capacity) std::memcpy(buf, s.c_str(), s.size() + 1);
+    return int64_t(s.size());
   });
-  return st == PETREL_OK ? len : st;
 }
 
 int petrel_token_is_eog(const petrel_model* m, petrel_token id) {
@@ -254,9 +264,8 @@ void petrel_session_params_default(petrel_session_params* p) {
 petrel_session* petrel_session_new(petrel_model* m, const petrel_session_params* p) {
   return guard<petrel_session*>(nullptr, [&] {
     need(m, "petrel_session_new: model");
-    petrel_session_params d;
-    petrel_session_params_default(&d);
-    const petrel_session_params q = params_or(p, d, "petrel_session_new: params");
+    const petrel_session_params q =
+        params_or(p, petrel_session_params_default, "petrel_session_new: params");
     petrel::SessionOptions so;
     so.n_ctx = q.n_ctx;
     so.n_threads = q.n_threads;
@@ -315,28 +324,26 @@ const float* petrel_session_logits_ith(const petrel_session* s, int i) {
 
 int petrel_session_eval_top_k(petrel_session* s, const petrel_token* tokens, int n, int k,
                               float* logits_out, petrel_token* ids_out) {
-  int written = 0;
-  const int st = status([&] {
+  return value_or_status<int>([&] {
     need(s, "petrel_session_eval_top_k: session");
     if (k <= 0) throw ArgError("petrel_session_eval_top_k: k is " + std::to_string(k));
     need(logits_out, "petrel_session_eval_top_k: logits_out");
     need(ids_out, "petrel_session_eval_top_k: ids_out");
     const auto top = s->s->eval_top_k(tokens_of(tokens, n, "petrel_session_eval_top_k"), k);
+    int written = 0;
     for (const auto& [logit, id] : top) {
       logits_out[written] = logit;
       ids_out[written++] = id;
     }
+    return written;
   });
-  return st == PETREL_OK ? written : st;
 }
 
 petrel_token petrel_session_eval_greedy(petrel_session* s, const petrel_token* tokens, int n) {
-  petrel_token id = 0;
-  const int st = status([&] {
+  return value_or_status<petrel_token>([&] {
     need(s, "petrel_session_eval_greedy: session");
-    id = s->s->eval_greedy(tokens_of(tokens, n, "petrel_session_eval_greedy"));
+    return s->s->eval_greedy(tokens_of(tokens, n, "petrel_session_eval_greedy"));
   });
-  return st == PETREL_OK ? id : st;
 }
 
 void petrel_generate_params_default(petrel_generate_params* p) {
@@ -363,9 +370,8 @@ int petrel_generate(petrel_session* s, const petrel_token* prompt, int n_prompt,
   const int st = status([&] {
     need(s, "petrel_generate: session");
     if (result) need_size(*result, "petrel_generate: result");
-    petrel_generate_params d;
-    petrel_generate_params_default(&d);
-    const petrel_generate_params q = params_or(p, d, "petrel_generate: params");
+    const petrel_generate_params q =
+        params_or(p, petrel_generate_params_default, "petrel_generate: params");
     if (q.n_stop < 0 || (q.n_stop > 0 && !q.stop))
       throw ArgError("petrel_generate: " + std::to_string(q.n_stop) + " stop strings at " +
                      (q.stop ? "an array" : "NULL"));
@@ -394,10 +400,10 @@ int petrel_generate(petrel_session* s, const petrel_token* prompt, int n_prompt,
 
 petrel_sampler* petrel_sampler_new(const petrel_generate_params* p) {
   return guard<petrel_sampler*>(nullptr, [&] {
-    petrel_generate_params d;
-    petrel_generate_params_default(&d);
     auto smp = std::make_unique<petrel_sampler>();
-    smp->s = std::make_unique<petrel::Sampler>(sampling_of(params_or(p, d, "petrel_sampler_new: params")));
+    const petrel_generate_params q =
+        params_or(p, petrel_generate_params_default, "petrel_sampler_new: params");
+    smp->s = std::make_unique<petrel::Sampler>(sampling_of(q));
     return smp.release();
   });
 }
@@ -406,14 +412,12 @@ void petrel_sampler_free(petrel_sampler* smp) { delete smp; }
 
 petrel_token petrel_sampler_sample(petrel_sampler* smp, const float* logits, int n_vocab,
                                    const petrel_token* history, int n_history) {
-  petrel_token id = 0;
-  const int st = status([&] {
+  return value_or_status<petrel_token>([&] {
     need(smp, "petrel_sampler_sample: sampler");
     need(logits, "petrel_sampler_sample: logits");
     if (n_vocab <= 0) throw ArgError("petrel_sampler_sample: n_vocab is " + std::to_string(n_vocab));
-    id = smp->s->sample(logits, n_vocab, tokens_of(history, n_history, "petrel_sampler_sample"));
+    return smp->s->sample(logits, n_vocab, tokens_of(history, n_history, "petrel_sampler_sample"));
   });
-  return st == PETREL_OK ? id : st;
 }
 
 void petrel_session_cancel(petrel_session* s) {
