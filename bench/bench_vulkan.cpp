@@ -6,7 +6,7 @@
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
 //                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,
-//                        directlogits,nodirectlogits,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...]
+//                        directlogits,nodirectlogits,noattndec,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -18,7 +18,8 @@
 //           barriers between the stages, Tuning::no_barriers), "nobarrier:MASK" (the same for
 //           the decode layer boundaries of MASK only: 1 after q/k/v, 2 attention, 4 wo, 8
 //           gate/up, 16 down; Tuning::skip_barriers), "twice:MASK" (a diagnostic with wrong
-//           results: the decode matvec stages of MASK, bits as nobarrier's, run twice, the
+//           results: the decode matvec stages of MASK, bits as nobarrier's (and 2 attention
+//           over the same cache, 32 over the next layer's), run twice, the
 //           second time with another layer's weights; with --profile the first is listed
 //           apart, "(once)"; Tuning::repeat_stages), "unroll:P/O[/G/X]" (every type's
 //           MvqoShape::unroll = P, o_unroll = O, glu_unroll = G, x_unroll = X, G and X 1
@@ -34,7 +35,8 @@
 //           forward_logits, as Session::eval does), "half" / "nohalf" (every type's
 //           down that quantizes g itself reads it as halves, or as floats:
 //           MvqoShape::x_half), "attnwg:N" (decode attention's workgroup, N keys a
-//           tile: Tuning::attn_wg) or mul_mvqo row groups of WG
+//           tile: Tuning::attn_wg), "noattndec" (decode attention by attn_fused, not
+//           attn_decode: Tuning::attn_decode) or mul_mvqo row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
@@ -91,6 +93,8 @@ struct Args {
   bool mvqo_sweep = false;  // stage times of mul_mvq vs mul_mvqo shapes
   bool grid_sync = false;   // pipeline barrier vs grid-wide counter barrier
   bool host_sync = false;   // host <-> device handshake through mapped memory
+  bool smem_switch = false; // dispatches that change their shared memory size
+  bool attn_clocks = false; // with --profile: clocks inside decode attention
   bool pipeline_stats = false;  // with --profile: the driver's statistics of its pipelines
 };
 
@@ -111,7 +115,7 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
       {"noembedq8", &T::embed_q8, false},     {"spin", &T::spin_wait, true},
       {"nospin", &T::spin_wait, false},       {"ahead", &T::presubmit, true},
       {"noahead", &T::presubmit, false},      {"directlogits", &T::direct_logits, true},
-      {"nodirectlogits", &T::direct_logits, false}};
+      {"nodirectlogits", &T::direct_logits, false}, {"noattndec", &T::attn_decode, false}};
   for (const Switch& sw : kSwitches)
     if (variant == sw.name) {
       tu.*sw.field = sw.value;
@@ -142,7 +146,7 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
       throw std::runtime_error(
           "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
           "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin, ahead, noahead, "
-          "directlogits, nodirectlogits, copy, half, nohalf, attnwg:N or WG/ROWS/GLU_ROWS");
+          "directlogits, nodirectlogits, noattndec, copy, half, nohalf, attnwg:N or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -333,6 +337,32 @@ void bench_host_sync(const Args& a) {
               "buffer %.2f | a command buffer each, one submission %.2f | a submission each, one "
               "vkQueueSubmit %.2f | a vkQueueSubmit each %.2f\n",
               g.one_cb * 1e6, g.cbs * 1e6, g.submits * 1e6, g.calls * 1e6);
+}
+
+// Dispatches with a barrier after each, streaming, whose shared memory size is the same
+// throughout or changes from one to the next (KB a workgroup, one workgroup an SM).
+void bench_smem_switch(const Args& a) {
+  petrel::vk::Ops ops(a.device);
+  const uint32_t sms = ops.ctx().caps.sm_count ? ops.ctx().caps.sm_count : 1;
+  std::printf("\nshared memory switch: us per dispatch of 32, %u workgroups of %u threads, "
+              "barrier after each; KB of shared memory a workgroup, dispatch by dispatch\n",
+              sms, petrel::vk::Ops::kGridSyncThreads);
+  const std::vector<std::vector<uint32_t>> patterns = {
+      {0}, {16}, {44}, {0, 16}, {0, 44}, {16, 44}, {0, 0, 44}, {0, 0, 0, 0, 44}};
+  for (uint64_t kb : {16, 2000, 8000, 16000}) {
+    std::printf("  %5llu KB a dispatch:", (unsigned long long)kb);
+    for (const auto& pat : patterns) {
+      const double t = petrel::vk::time_smem_sequence(ops, kb * 1000, sms, pat, a.reps);
+      std::string name;
+      for (uint32_t v : pat) {
+        if (!name.empty()) name += '/';
+        name += std::to_string(v);
+      }
+      std::printf("  %s %.2f", name.c_str(), t * 1e6);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
 }
 
 // Pipeline barrier against a grid-wide counter barrier inside one dispatch, per phase of
@@ -635,6 +665,60 @@ void print_pipeline_stats(const Args& a, petrel::vk::Tuning tu,
   std::fflush(stdout);
 }
 
+// Where decode attention's time goes: medians over layers and heads of the time between
+// consecutive points of attn_fused_clk (device ns and SM cycles), and per layer the spread
+// of the workgroups' starts and the span from the first start to the last end.
+void print_attn_clocks(const std::vector<uint64_t>& c, int n_head, bool decode) {
+  if (c.empty()) {
+    std::printf("attention clocks: none (the device lacks VK_KHR_shader_clock)\n");
+    return;
+  }
+  const size_t per = 32, heads = size_t(n_head), layers = c.size() / (heads * per);
+  // the points of attn_fused_clk, or of attn_decode_clk (decode)
+  static const char* const kFused[] = {"start", "q/k/v loaded, rotated", "barrier 1", "q4 + barrier 2",
+                                       "cache store", "score (K loads)", "V requests", "wg_max",
+                                       "wg_sum", "V sums", "tile barrier", "red_acc + barrier",
+                                       "group sums", "q8 out"};
+  static const char* const kDecode[] = {"start", "pos0 arrived", "q, fresh k rotated",
+                                        "keys summed", "subgroups merged, barrier", "parts merged",
+                                        "output"};
+  const char* const* kPoint = decode ? kDecode : kFused;
+  const size_t end = decode ? 6 : 13;
+  auto med = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  std::printf("attention clocks (%zu layers x %zu heads; medians; ns | SM cycles since the point before):\n",
+              layers, heads);
+  for (size_t i = 1; i <= end; ++i) {
+    std::vector<double> ns, cy;
+    for (size_t l = 0; l < layers; ++l)
+      for (size_t h = 0; h < heads; ++h) {
+        const uint64_t* r = &c[(l * heads + h) * per];
+        ns.push_back(double(int64_t(r[i] - r[i - 1])));
+        cy.push_back(double(int64_t(r[16 + i] - r[16 + i - 1])));
+      }
+    std::printf("  %-24s %8.0f | %8.0f\n", kPoint[i], med(ns), med(cy));
+  }
+  std::vector<double> spread, span, total;
+  for (size_t l = 0; l < layers; ++l) {
+    uint64_t s0 = ~0ull, s1 = 0, e1 = 0;
+    std::vector<double> tot;
+    for (size_t h = 0; h < heads; ++h) {
+      const uint64_t* r = &c[(l * heads + h) * per];
+      s0 = std::min(s0, r[0]);
+      s1 = std::max(s1, r[0]);
+      e1 = std::max(e1, r[end]);
+      tot.push_back(double(int64_t(r[end] - r[0])));
+    }
+    spread.push_back(double(s1 - s0));
+    span.push_back(double(e1 - s0));
+    total.push_back(med(tot));
+  }
+  std::printf("  a workgroup start to end %.0f ns; per layer: starts spread over %.0f ns, first start "
+              "to last end %.0f ns\n", med(total), med(spread), med(span));
+}
+
 // GPU time of every stage of one decode step at position a.tg and of an a.pp-token prompt
 // (timestamps after each barrier, Tuning::profile), for each --mvqo variant on one model.
 void profile_model(const Args& a, const std::string& kind) {
@@ -643,6 +727,7 @@ void profile_model(const Args& a, const std::string& kind) {
   for (const std::string& variant : a.mvqo) {
     petrel::vk::Tuning tu = variant_tuning(a, variant);
     tu.profile = true;
+    tu.attn_clocks = a.attn_clocks;
     if (a.mvq) tu.use_mvq = true;
     auto be = petrel::vk::Backend::create(m.w, a.device, a.tg + a.pp + 8, std::max(1, a.pp), &tu);
     std::vector<float> logits(static_cast<size_t>(n_vocab));
@@ -653,6 +738,7 @@ void profile_model(const Args& a, const std::string& kind) {
     const auto decode = be->stage_times();
     const std::string tag = a.mvqo.size() > 1 ? " [mvqo " + variant + "]" : "";
     print_profile("decode profile " + kind + " at position " + std::to_string(a.tg) + tag, decode);
+    if (a.attn_clocks) print_attn_clocks(be->attn_clocks(), m.w.hp.n_head, tu.attn_decode);
     if (a.pipeline_stats) print_pipeline_stats(a, tu, decode);
     if (a.pp <= 0) continue;
     std::vector<int32_t> toks(size_t(a.pp));
@@ -693,6 +779,8 @@ int main(int argc, char** argv) {
     else if (s == "--mvqo-sweep") a.mvqo_sweep = true;
     else if (s == "--grid-sync") a.grid_sync = true;
     else if (s == "--host-sync") a.host_sync = true;
+    else if (s == "--smem-switch") a.smem_switch = true;
+    else if (s == "--attn-clocks") a.attn_clocks = true;
     else if (s == "--mvqo") {
       a.mvqo.clear();
       std::stringstream ss(next());
@@ -702,7 +790,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync] [--host-sync]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,noattndec,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync] [--host-sync] [--smem-switch] [--attn-clocks]\n");
       return 2;
     }
   }
@@ -717,6 +805,7 @@ int main(int argc, char** argv) {
     if (a.mvqo_sweep) bench_mvqo(a);
     if (a.grid_sync) bench_grid_sync(a);
     if (a.host_sync) bench_host_sync(a);
+    if (a.smem_switch) bench_smem_switch(a);
     if (a.model) {
       const auto& sh = find_shape(a.shape);
       std::printf("\nmodel (%s shape, %d layers, vocab %u, random weights):\n", sh.name.c_str(),

@@ -27,6 +27,10 @@
 // grid:     x = n_head, y = tokens (<= MAX_FRESH), z = n_split
 // limits:   head_dim even and <= 256 (<= 2 WG unless a multiple of 8), WG >= 32,
 //           n_split <= 32, head_dim % 32 == 0 for Q8
+// Variant CLOCKS (attn_fused_clk, diagnostic): thread 0 of token 0's split 0 of head hq
+// writes the device clock (GL_EXT_shader_realtime_clock, ns) at 14 points of the pass to
+// binding 10 element hq * 32 + i and its SM's clock (cycles) to hq * 32 + 16 + i
+// (bench_vulkan --attn-clocks).
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_shuffle : enable
@@ -56,6 +60,19 @@ layout(binding = 6) coherent buffer Part { float part[]; };
 layout(binding = 7) coherent buffer Counters { uint counters[]; };
 layout(binding = 8) readonly buffer Params { uint params[]; };
 layout(binding = 9) readonly buffer Freq { float inv_freq[]; };
+#ifdef CLOCKS
+#extension GL_EXT_shader_realtime_clock : require
+#extension GL_ARB_shader_clock : require
+layout(binding = 10) writeonly buffer Clk { uvec2 clk[]; };
+void mark(uint i) {
+  if (gl_LocalInvocationID.x == 0u && gl_WorkGroupID.y == 0u && gl_WorkGroupID.z == 0u) {
+    clk[gl_WorkGroupID.x * 32u + i] = clockRealtime2x32EXT();
+    clk[gl_WorkGroupID.x * 32u + 16u + i] = clock2x32ARB();
+  }
+}
+#else
+#define mark(i)
+#endif
 
 layout(push_constant) uniform Push {
   uint n_head, n_head_kv, head_dim, n_rot, mode, n_split, flags, ds_off;
@@ -134,6 +151,7 @@ void main() {
   const uint chunk = (n_kv + p.n_split - 1u) / p.n_split;
   const uint j0 = min(s * chunk, n_kv), j1 = min(j0 + chunk, n_kv);
 
+  mark(0u);
   const bool one = t == 0u && WG >= hd && p.n_rot == hd;
   if (one) {
     // one token, whole heads rotated (decode): every load of q, k, v and the frequencies
@@ -165,6 +183,7 @@ void main() {
     if (tid < hd) vf[tid] = f16r(vv);
     const float sd = subgroupAdd(pd);
     if (subgroupElect() && gl_SubgroupID < MAX_HD / 8u) fresh_dot[gl_SubgroupID] = sd;
+    mark(1u);
   } else {
     load_rotated(0u, t * q_dim + hq * hd, pos0 + t, p.scale, 0u);
     for (uint f = 0u; f <= t; ++f) {
@@ -173,9 +192,11 @@ void main() {
     }
   }
   barrier();
+  mark(2u);
   for (uint i = tid; i < hd / 4u; i += WG)
     q4[i] = vec4(qf[4u * i], qf[4u * i + 1u], qf[4u * i + 2u], qf[4u * i + 3u]);
   barrier();
+  mark(3u);
   if (hq % group == 0u && s == 0u) {  // this token's k and v into the cache
     const uint cb = ((pos0 + t) * kv_dim + hk * hd) / 2u;
     for (uint i = tid; i < hd / 2u; i += WG) {
@@ -183,6 +204,7 @@ void main() {
       vc[cb + i] = packHalf2x16(vec2(vf[t * MAX_HD + 2u * i], vf[t * MAX_HD + 2u * i + 1u]));
     }
   }
+  mark(4u);
 
   // V is accumulated by lanes of VW dims (8: one uvec4 of halves; 2 when head_dim % 8 != 0);
   // the workgroup holds NG groups of hd / VW lanes, group gi taking keys gi, gi + NG, ...
@@ -232,6 +254,7 @@ void main() {
         d += dot(unpackHalf2x16(kc[(kb + i) / 4u][(kb + i) % 4u]), vec2(qf[2u * i], qf[2u * i + 1u]));
       sc = d;
     }
+    if (jt == j0) mark(5u);
     // the first PF cached values of this thread's key group, loaded before the softmax
     // so their latency overlaps it
     const uint n_tile0 = min(WG, j1 - jt);
@@ -244,11 +267,14 @@ void main() {
         vpre[u] = jj < n_cached0 ? vc4[vb + jj * vs4] : uvec4(0u);
       }
     }
+    if (jt == j0) mark(6u);
     const float mt = wg_max(sc);
+    if (jt == j0) mark(7u);
     const float m_new = max(m, mt);
     const float pj = j < j1 ? exp(sc - m_new) : 0.0;
     ps[tid] = pj;
     const float lt = wg_sum(pj);  // its barriers also publish ps
+    if (jt == j0) mark(8u);
     const float corr = exp(m - m_new);
     l = l * corr + lt;
     m = m_new;
@@ -303,7 +329,9 @@ void main() {
           if (u < VW) acc[u] += ps[jj] * vf[fb + u];
       }
     }
+    if (jt == j0) mark(9u);
     barrier();
+    if (jt == j0) mark(10u);
   }
 
   // the groups' sums -> red_acc[d] (unnormalized), then one thread per dim from here on
@@ -311,6 +339,7 @@ void main() {
     [[unroll]] for (uint u = 0u; u < 8u; ++u)
       if (u < VW) red_acc[gi * hd + VW * lane + u] = acc[u];
   barrier();
+  mark(11u);
   float res[MAX_HD / WG_MIN];  // dims tid, tid + WG, ...
   [[unroll]] for (uint i = 0u; i < MAX_HD / WG_MIN; ++i) {
     const uint d = tid + i * WG;
@@ -319,6 +348,7 @@ void main() {
       for (uint g2 = 0u; g2 < NG; ++g2) a += red_acc[g2 * hd + d];
     res[i] = a;
   }
+  mark(12u);
 
   if (p.n_split > 1u) {
     const uint hb = (t * p.n_head + hq) * p.n_split;
@@ -383,6 +413,7 @@ void main() {
     const uint w = q8_subgroup_word(mine ? res[0] / l : 0.0, mine, d, sum);
     if (mine && (tid & 3u) == 0u) oqw[(ob + tid) / 4u] = w;
     if (mine && (tid & 31u) == 0u) ods[p.ds_off + (ob + tid) / 32u] = vec2(d, d * float(sum));
+    mark(13u);
     return;
   }
   [[unroll]] for (uint i = 0u; i < MAX_HD / WG_MIN; ++i) {

@@ -11,6 +11,9 @@
 //
 // bindings: 0 src (uvec4 [8 * n4]), 1 cnt (uint [phases + 1]), 2 dst (uint [threads])
 // push:     n4, phases, sync, phase0
+// SMEM_WORDS (variants grid_sync_s16k, grid_sync_s44k): the workgroup also holds that many
+// words of shared memory, written and read once at the end (bench_vulkan --smem-switch:
+// does a change of shared memory size between dispatches cost?)
 // grid:     x = workgroups (at most the number that can be resident together)
 #extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x = 1024) in;  // Ops::kGridSyncThreads
@@ -19,6 +22,9 @@ layout(binding = 1) volatile coherent buffer C { uint cnt[]; };
 layout(binding = 2) writeonly buffer D { uint dst[]; };
 layout(push_constant) uniform Push { uint n4, phases, sync, phase0; } p;
 const uint SPIN_LIMIT = 1u << 22;
+#ifdef SMEM_WORDS
+shared uint sm[SMEM_WORDS];
+#endif
 
 void main() {
   const uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
@@ -48,5 +54,11 @@ void main() {
       barrier();
     }
   }
+#ifdef SMEM_WORDS
+  const uint tid = gl_LocalInvocationIndex;
+  for (uint i = tid; i < SMEM_WORDS; i += gl_WorkGroupSize.x) sm[i] = acc.x + i;
+  barrier();
+  acc.x ^= sm[(tid * 37u + p.phase0) % SMEM_WORDS];
+#endif
   dst[gl_GlobalInvocationID.x] = acc.x ^ acc.y ^ acc.z ^ acc.w;
 }

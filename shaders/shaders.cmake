@@ -18,6 +18,9 @@ set(PETREL_SHADER_VARIANTS
   "attn_combine|attn_combine.comp|"
   "attn_tiled|attn_tiled.comp|"
   "attn_fused|attn_fused.comp|"
+  "attn_fused_clk|attn_fused.comp|CLOCKS"
+  "attn_decode|attn_decode.comp|"
+  "attn_decode_clk|attn_decode.comp|CLOCKS"
   "x_tiles|x_tiles.comp|"
   "x_tiles_glu|x_tiles.comp|GLU"
   "silu_mul|silu_mul.comp|"
@@ -27,6 +30,8 @@ set(PETREL_SHADER_VARIANTS
   "top_k|top_k.comp|"
   "bandwidth|bandwidth.comp|"
   "grid_sync|grid_sync.comp|"
+  "grid_sync_s16k|grid_sync.comp|SMEM_WORDS=4096"
+  "grid_sync_s44k|grid_sync.comp|SMEM_WORDS=11264"
   "pingpong|pingpong.comp|"
 )
 foreach(t ${PETREL_WEIGHT_TYPES})

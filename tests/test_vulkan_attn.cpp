@@ -155,6 +155,39 @@ TEST(VulkanAttnFused, MatchesUnfusedOps) {
   }
 }
 
+// One-token passes without splits, where attention_fused takes attn_decode: both pairings,
+// GQA, positions that end a round of keys, start one, or take several (a round: 8 keys per
+// key group of head_dim / 8 lanes, per workgroup of attn_wg threads).
+TEST(VulkanAttnFused, DecodeKernelMatchesUnfusedOps) {
+  REQUIRE_VULKAN();
+  const Shape shapes[] = {{4, 2, 64, 64, 0}, {4, 1, 64, 64, 2}, {8, 2, 32, 32, 0},
+                          {4, 4, 16, 16, 2}, {2, 1, 128, 128, 2}};
+  int taken = 0;
+  for (uint32_t wg : {64u, 256u}) {
+    Tuning t = Ops::default_tuning(ops()->ctx().caps);
+    t.attn_wg = wg;
+    Ops o(0, &t);
+    for (const Shape& s : shapes) {
+      const AttnFusedPush probe{s.n_head, s.n_head_kv, s.hd, s.n_rot, s.mode, 1, 0, 0, 1.f};
+      if (!o.uses_attn_decode(probe, 1)) continue;  // head_dim / 8 past the subgroup size
+      ++taken;
+      for (uint32_t pos0 : {0u, 1u, 63u, 64u, 65u, 200u, 255u})
+        for (bool q8 : {false, true}) {
+          if (q8 && s.hd % 32 != 0) continue;
+          check(o, s, pos0, 1, 1, q8);
+        }
+    }
+  }
+  EXPECT_GE(taken, 3) << "attn_decode was not taken for the shapes that fit every subgroup size";
+  Tuning t = Ops::default_tuning(ops()->ctx().caps);
+  t.attn_decode = false;
+  EXPECT_FALSE(Ops(0, &t).uses_attn_decode({4, 2, 64, 64, 0, 1, 0, 0, 1.f}, 1));
+  EXPECT_FALSE(ops()->uses_attn_decode({4, 2, 64, 64, 0, 2, 0, 0, 1.f}, 1));   // splits
+  EXPECT_FALSE(ops()->uses_attn_decode({4, 2, 64, 32, 0, 1, 0, 0, 1.f}, 1));   // partial rotation
+  EXPECT_FALSE(ops()->uses_attn_decode({4, 2, 64, 64, 0, 1, 0, 0, 1.f}, 2));   // two tokens
+  EXPECT_FALSE(ops()->uses_attn_decode({4, 2, 48, 48, 0, 1, 0, 0, 1.f}, 1));   // 6 lanes a key
+}
+
 TEST(VulkanAttnFused, RefusesBadShapes) {
   REQUIRE_VULKAN();
   Buffer* b = ops()->mem().device_buffer(1024, "x");

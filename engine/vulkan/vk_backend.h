@@ -87,6 +87,9 @@ class Backend {
     double launch = 0, detect = 0;
   };
   virtual std::vector<PassTime> take_pass_times() = 0;
+  // With Tuning::attn_clocks on a device with shader clocks: the clocks decode attention
+  // wrote in the last pass, [layer][head][32] (shaders/attn_fused.comp, CLOCKS); else empty.
+  virtual std::vector<uint64_t> attn_clocks() { return {}; }
   // No one-token pass follows soon: the pass that Tuning::presubmit holds for the next
   // call (were it one of the same kind) is released now, without waiting for it, so that
   // it runs while the host does other things and a later call of another kind does not

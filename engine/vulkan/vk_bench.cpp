@@ -218,6 +218,29 @@ GridSyncTimes time_grid_sync(Ops& ops, uint64_t bytes, uint32_t groups, int phas
   return out;
 }
 
+double time_smem_sequence(Ops& ops, uint64_t bytes, uint32_t groups,
+                          const std::vector<uint32_t>& pattern, int reps) {
+  const uint64_t n4 = std::max<uint64_t>(1, bytes / 16);
+  if (n4 * 8 > 0xFFFFFFFFull || groups == 0 || pattern.empty())
+    throw Error("time_smem_sequence: bad shape");
+  Memory& m = ops.mem();
+  Context& c = ops.ctx();
+  Buffer* src = m.device_buffer(n4 * 16 * 8, "smem sequence source");
+  Buffer* cnt = m.device_buffer(16, "smem sequence counters");
+  Buffer* dst = m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, "smem sequence sink");
+  c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u); });
+  const int n = 32;
+  std::vector<double> t;
+  for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
+    const double s = time_recorded(ops, n, [&](VkCommandBuffer cb, int i) {
+      ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(n4), 1, 0, uint32_t(i)}, groups,
+                           pattern[size_t(i) % pattern.size()]);
+    });
+    if (r > 0) t.push_back(s);
+  }
+  return median(t);
+}
+
 EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint32_t groups,
                                  int reps) {
   const uint64_t n4 = bytes / 16 / std::max(1u, parts);

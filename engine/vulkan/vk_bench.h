@@ -61,6 +61,13 @@ struct EventSplitTimes {
 EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint32_t groups,
                                  int reps);
 
+// Seconds per dispatch of 32 dispatches streaming `bytes` each (a different region each) with
+// `groups` workgroups of Ops::kGridSyncThreads and a pipeline barrier after each, dispatch i
+// holding pattern[i % size] KB of shared memory (0, 16 or 44): does changing the shared
+// memory size between dispatches cost? Median of `reps`.
+double time_smem_sequence(Ops& ops, uint64_t bytes, uint32_t groups,
+                          const std::vector<uint32_t>& pattern, int reps);
+
 // Host <-> device handshake latency with no submission in the loop (shaders/pingpong.comp):
 // seconds from the host writing a round's number to the word the device polls
 // (device-local host-visible memory) until it sees the device's answer in host memory.

@@ -365,6 +365,7 @@ std::unique_ptr<Context> Context::create(int device_index) {
     tsf.pNext = nullptr;
     c->caps.timeline_semaphore = tsf.timelineSemaphore == VK_TRUE;
     c->caps.storage16 = s16.storageBuffer16BitAccess == VK_TRUE;
+
     // enable only what the shaders use
     s16 = VkPhysicalDevice16BitStorageFeatures{};
     s16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
@@ -385,6 +386,14 @@ std::unique_ptr<Context> Context::create(int device_index) {
       }
     }
   }
+  // the device clock in shaders (diagnostics: attn_fused_clk)
+  VkPhysicalDeviceShaderClockFeaturesKHR clk{};
+  clk.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR;
+  if (query_features(c->fn, c->phys, VK_KHR_SHADER_CLOCK_EXTENSION_NAME, &clk) &&
+      clk.shaderDeviceClock && clk.shaderSubgroupClock) {
+    exts.push_back(VK_KHR_SHADER_CLOCK_EXTENSION_NAME);
+    c->caps.shader_clock = true;
+  }
   // feature chain of the device: 16-bit storage, timeline semaphores, pipeline statistics,
   // integer dot, then cooperative matrix structs
   void* chain = nullptr;
@@ -404,6 +413,10 @@ std::unique_ptr<Context> Context::create(int device_index) {
   if (c->caps.storage16) {
     s16.pNext = chain;
     chain = &s16;
+  }
+  if (c->caps.shader_clock) {
+    clk.pNext = chain;
+    chain = &clk;
   }
   VkDeviceCreateInfo dci{};
   dci.pNext = chain;

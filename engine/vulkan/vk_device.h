@@ -34,6 +34,8 @@ struct DeviceCaps {
   // VK_EXT_calibrated_timestamps enabled with the device's and CLOCK_MONOTONIC's domains:
   // Context::calibrate
   bool calibrated_timestamps = false;
+  // VK_KHR_shader_clock with the device and subgroup clocks enabled (diagnostic shaders)
+  bool shader_clock = false;
 };
 
 class Context {

@@ -76,6 +76,15 @@ class BackendImpl final : public Backend {
   std::vector<PassTime> take_pass_times() override {
     return std::exchange(pass_times_, {});
   }
+  std::vector<uint64_t> attn_clocks() override {
+    if (!attn_clocks_) return {};
+    ops_->ctx().settle();
+    std::vector<uint32_t> w(attn_clocks_->size / 4);
+    ops_->mem().download(*attn_clocks_, 0, w.data(), w.size() * 4);
+    std::vector<uint64_t> v(w.size() / 2);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = w[2 * i] | uint64_t(w[2 * i + 1]) << 32;
+    return v;
+  }
   void idle() override { ops_->ctx().release(); }
   void settle() override { ops_->ctx().settle(); }
   bool holding() const override { return ops_->ctx().holding(); }
@@ -121,6 +130,7 @@ class BackendImpl final : public Backend {
   // (Ops::x_tiles), converted once per input
   Buffer* xt_ = nullptr;
   Buffer* counters_ = nullptr;  // attn_fused's split counters (zeroed once)
+  Buffer* attn_clocks_ = nullptr;  // Tuning::attn_clocks: [layer][head][32] uvec2
   bool owns_output_ = true;  // every layer here: output norm and matrix too
   using Key = std::tuple<uint32_t, Out, uint32_t>;
   std::map<Key, VkCommandBuffer> cmds_;
@@ -238,6 +248,8 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
     params_ = m.device_buffer(256, "params (device)");
     tokens_ = m.device_buffer(mb * 4, "token ids (device)");
   }
+  if (ops_->pipes().tuning().attn_clocks && ops_->ctx().caps.shader_clock)
+    attn_clocks_ = m.device_buffer(layers_.size() * size_t(hp_.n_head) * 32 * 8, "attention clocks");
   readback_ = m.host_buffer(std::max(mb * out_row * 4, size_t(top_k_chunks()) * Ops::kTopKMax * 8), true, owns_output_ ? "logits readback" : "hidden readback");
 }
 
@@ -390,8 +402,21 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       AttnFusedPush fp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
                        uint32_t(hp_.rope_mode), n_split, q8_att ? 1u : 0u,
                        q8_att ? xq2_.ds_off() : 0u, ap.scale};
-      o.attention_fused(cb, {q_, k_, v_, L.kcache, L.vcache, q8_att ? xq2_.buf : att_, part_,
-                             counters_, params_, inv_freq_}, fp, n);
+      auto attend = [&](const LayerGpu& C) {
+        const VkDeviceSize per_layer = VkDeviceSize(hp_.n_head) * 32 * 8;
+        const BufRef clk = attn_clocks_ ? BufRef{attn_clocks_, li * per_layer, per_layer} : BufRef{};
+        o.attention_fused(cb, {q_, k_, v_, C.kcache, C.vcache, q8_att ? xq2_.buf : att_, part_,
+                               counters_, params_, inv_freq_, clk}, fp, n);
+      };
+      attend(L);
+      // Tuning::repeat_stages 2: attention again over the same cache (its code and cache
+      // rows warm; the same results), 32: over the next layer's cache (code warm, rows not)
+      const uint32_t rep = o.pipes().tuning().repeat_stages;
+      if ((rep & (2u | 32u)) != 0) {
+        o.tag_stage(" (once)");
+        o.barrier(cb);
+        attend((rep & 32u) != 0 ? layers_[(li + 1) % layers_.size()] : L);
+      }
       o.stage_barrier(cb, 2);
     } else {
       // RoPE on q and k; k, v -> cache rows pos..pos+n-1 (f16)

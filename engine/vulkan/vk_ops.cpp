@@ -547,6 +547,14 @@ void Ops::attention_tiled(VkCommandBuffer cb, const Buffer& q, const Buffer& kca
                    &pc, (rows + 31) / 32, pc.n_head_kv, 1);
 }
 
+bool Ops::uses_attn_decode(const AttnFusedPush& pc, uint32_t n_tokens) const {
+  // one token, no splits, whole heads rotated, head_dim / 8 lanes a key within a subgroup
+  const uint32_t lpk = pc.head_dim / 8;
+  return pipes_->tuning().attn_decode && n_tokens == 1 && pc.n_split == 1 &&
+         pc.n_rot == pc.head_dim && pc.head_dim % 8 == 0 && lpk > 0 && (lpk & (lpk - 1)) == 0 &&
+         lpk <= ctx_->caps.subgroup_size && pc.head_dim <= pipes_->tuning().attn_wg;
+}
+
 void Ops::attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const AttnFusedPush& pc,
                           uint32_t n_tokens) {
   const bool q8 = (pc.flags & 1u) != 0;
@@ -560,16 +568,19 @@ void Ops::attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const Attn
                 std::to_string(pc.head_dim) + ", n_head " + std::to_string(pc.n_head) +
                 ", n_head_kv " + std::to_string(pc.n_head_kv) + ", n_rot " +
                 std::to_string(pc.n_rot) + ", tokens " + std::to_string(n_tokens) + ")");
-  const Pipeline& p = pipes_->get("attn_fused");
+  const bool dec = uses_attn_decode(pc, n_tokens);
+  std::string name = dec ? "attn_decode" : "attn_fused";
+  if (b.clocks.buf) name += "_clk";
+  const Pipeline& p = pipes_->get(name);
   if (pc.n_split > 32 || p.spec[0] < 32 || (pc.head_dim % 8 != 0 && pc.head_dim / 2 > p.spec[0]))
     throw Error("Vulkan: attn_fused takes at most 32 splits (got " + std::to_string(pc.n_split) +
                 "), workgroups of 32+ threads (" + std::to_string(p.spec[0]) +
                 ") and head_dim <= 2 * threads unless a multiple of 8 (" +
                 std::to_string(pc.head_dim) + ")");
-  pipes_->dispatch(cb, p,
-                   {{b.q}, {b.k}, {b.v}, {b.kcache}, {b.vcache}, {b.out}, {b.part}, {b.counters},
-                    {b.params}, {b.inv_freq}},
-                   &pc, pc.n_head, n_tokens, pc.n_split);
+  std::vector<BufRef> bufs{{b.q},    {b.k},        {b.v},      {b.kcache}, {b.vcache},
+                           {b.out},  {b.part},     {b.counters}, {b.params}, {b.inv_freq}};
+  if (b.clocks.buf) bufs.push_back(b.clocks);
+  pipes_->dispatch(cb, p, bufs, &pc, pc.n_head, n_tokens, pc.n_split);
 }
 
 void Ops::silu_mul(VkCommandBuffer cb, const Buffer& g, const Buffer& u, const Buffer& out,
@@ -620,8 +631,10 @@ void Ops::bandwidth(VkCommandBuffer cb, const Buffer& src, uint32_t n4, const Bu
 }
 
 void Ops::grid_sync_stream(VkCommandBuffer cb, const Buffer& src, const Buffer& cnt,
-                           const Buffer& dst, const GridSyncPush& p, uint32_t groups) {
-  pipes_->dispatch(cb, pipes_->get("grid_sync"), {{&src}, {&cnt}, {&dst}}, &p, groups, 1, 1);
+                           const Buffer& dst, const GridSyncPush& p, uint32_t groups,
+                           uint32_t smem_kb) {
+  const char* name = smem_kb == 0 ? "grid_sync" : smem_kb == 16 ? "grid_sync_s16k" : "grid_sync_s44k";
+  pipes_->dispatch(cb, pipes_->get(name), {{&src}, {&cnt}, {&dst}}, &p, groups, 1, 1);
 }
 
 void Ops::pingpong(VkCommandBuffer cb, const Buffer& rel, const Buffer& done, const PingPongPush& p) {

@@ -213,10 +213,15 @@ class Ops {
   // uints, zero before the first call (the shader leaves them zero); part as attention's.
   struct AttnFusedBufs {
     const Buffer *q, *k, *v, *kcache, *vcache, *out, *part, *counters, *params, *inv_freq;
+    BufRef clocks{};  // set: attn_fused_clk writes its clocks there (DeviceCaps::shader_clock)
   };
   static constexpr uint32_t kAttnFusedMaxTokens = 8;
   void attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const AttnFusedPush& p,
                        uint32_t n_tokens);
+  // Whether attention_fused takes attn_decode (shaders/attn_decode.comp) for this pass: one
+  // token, one split, whole heads rotated, head_dim / 8 a power of two within a subgroup,
+  // head_dim <= Tuning::attn_wg, Tuning::attn_decode on.
+  bool uses_attn_decode(const AttnFusedPush& p, uint32_t n_tokens) const;
   // out[i] = silu(g[i]) * u[i], i < n.
   void silu_mul(VkCommandBuffer cb, const Buffer& g, const Buffer& u, const Buffer& out,
                 uint32_t n);
@@ -243,8 +248,10 @@ class Ops {
   // (cnt: p.phases + 1 uints, zero before; the last counts polls that gave up), by
   // `groups` workgroups of 1024 threads (all resident together); dst: a uint per thread.
   static constexpr uint32_t kGridSyncThreads = 1024;
+  // smem_kb 16 or 44: the variant that also holds that much shared memory (bench only)
   void grid_sync_stream(VkCommandBuffer cb, const Buffer& src, const Buffer& cnt,
-                        const Buffer& dst, const GridSyncPush& p, uint32_t groups);
+                        const Buffer& dst, const GridSyncPush& p, uint32_t groups,
+                        uint32_t smem_kb = 0);
   // shaders/pingpong.comp: p.rounds handshakes with the host through rel (polled) and
   // done (written), one invocation.
   void pingpong(VkCommandBuffer cb, const Buffer& rel, const Buffer& done, const PingPongPush& p);

@@ -59,6 +59,9 @@ const Row kTable[] = {
     {"attn_tiled", false, {1, 1, 1, 1, 1}, sizeof(AttnTiledPush), {}},
     {"attn_combine", false, {1, 1}, sizeof(AttnCombinePush), {Spec::kWgSmall}},
     {"attn_fused", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kAttnWg}},
+    {"attn_fused_clk", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kAttnWg}},
+    {"attn_decode", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kAttnWg}},
+    {"attn_decode_clk", false, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, sizeof(AttnFusedPush), {Spec::kAttnWg}},
     {"x_tiles", false, {1, 1}, sizeof(XTilesPush), {Spec::kWgLarge}},
     {"x_tiles_glu", false, {1, 1, 1}, sizeof(XTilesPush), {Spec::kWgLarge}},
     {"silu_mul", false, {1, 1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
@@ -68,6 +71,8 @@ const Row kTable[] = {
     {"top_k", false, {1, 1, 1}, sizeof(TopKPush), {Spec::kWgLarge}},
     {"bandwidth", false, {1, 1}, sizeof(CountPush), {Spec::kWgLarge}},
     {"grid_sync", false, {1, 1, 1}, sizeof(GridSyncPush), {}},
+    {"grid_sync_s16k", false, {1, 1, 1}, sizeof(GridSyncPush), {}},
+    {"grid_sync_s44k", false, {1, 1, 1}, sizeof(GridSyncPush), {}},
     {"pingpong", false, {1, 1}, sizeof(PingPongPush), {}},
 };
 

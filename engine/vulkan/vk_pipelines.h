@@ -152,15 +152,20 @@ struct Tuning {
   uint32_t skip_barriers = 0;
   // Diagnostic only, results are wrong: the decode matvec stages whose bit is set (as
   // skip_barriers: 1 q/k/v, 4 wo, 8 gate/up, 16 down) are recorded twice, a barrier
-  // between; bench_vulkan --mvqo twice:MASK --profile times a stage after itself against
+  // between (2: decode attention again over the same cache, 32: over the next layer's); bench_vulkan --mvqo twice:MASK --profile times a stage after itself against
   // after the stage before it in the model
   uint32_t repeat_stages = 0;
+  // Diagnostic: decode attention writes clocks at points of its pass (Backend::attn_clocks)
+  bool attn_clocks = false;
   // pipelines keep the driver's statistics (DeviceCaps::pipeline_stats; Pipelines::statistics)
   bool pipeline_stats = false;
   bool use_coopmat = true;  // matmul takes mul_mm_cm where the device has cooperative matrices
   uint32_t cm_min_tokens = 32;  // ... from this many tokens (below: mul_mm)
   uint32_t wg_small = 64;  // get_rows, rope, attention
   uint32_t attn_wg = 64;   // attn_fused (decode attention): keys per tile
+  // a one-token pass's attention without splits takes attn_decode (Ops::attention_fused)
+  // where the head allows it
+  bool attn_decode = true;
   uint32_t wg_large = 256; // norms, element-wise
 };
 
