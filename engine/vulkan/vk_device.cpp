@@ -365,7 +365,6 @@ std::unique_ptr<Context> Context::create(int device_index) {
     tsf.pNext = nullptr;
     c->caps.timeline_semaphore = tsf.timelineSemaphore == VK_TRUE;
     c->caps.storage16 = s16.storageBuffer16BitAccess == VK_TRUE;
-
     // enable only what the shaders use
     s16 = VkPhysicalDevice16BitStorageFeatures{};
     s16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
@@ -386,7 +385,7 @@ std::unique_ptr<Context> Context::create(int device_index) {
       }
     }
   }
-  // the device clock in shaders (diagnostics: attn_fused_clk)
+  // the device clock in shaders (diagnostics: attn_fused_clk, attn_decode_clk)
   VkPhysicalDeviceShaderClockFeaturesKHR clk{};
   clk.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR;
   if (query_features(c->fn, c->phys, VK_KHR_SHADER_CLOCK_EXTENSION_NAME, &clk) &&
