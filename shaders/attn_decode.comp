@@ -50,14 +50,6 @@ layout(binding = 9) readonly buffer Freq4 { vec4 freq4[]; };
 #extension GL_EXT_shader_realtime_clock : require
 #extension GL_ARB_shader_clock : require
 layout(binding = 10) writeonly buffer Clk { uvec2 clk[]; };
-void mark(uint i) {
-  if (gl_LocalInvocationID.x == 0u) {
-    clk[gl_WorkGroupID.x * 32u + i] = clockRealtime2x32EXT();
-    clk[gl_WorkGroupID.x * 32u + 16u + i] = clock2x32ARB();
-  }
-}
-#else
-#define mark(i)
 #endif
 
 layout(push_constant) uniform Push {
@@ -74,13 +66,7 @@ shared float part_m[MAX_SG], part_l[MAX_SG];
 shared float part_acc[WG * 8u];
 shared float of[MAX_HD];                 // output (Q8 through shared memory)
 
-// Rounded to f16 and back with integer ops (as attn_fused.comp's f16r).
-float f16r(float x) {
-  const uint h = packHalf2x16(vec2(x, 0.0)), e = h & 0x7FFFu;
-  const float mag = e < 0x400u ? float(e) * 5.9604644775390625e-8
-                               : uintBitsToFloat(e << 13) * 5.192296858534828e33;
-  return uintBitsToFloat(floatBitsToUint(mag) | ((h & 0x8000u) << 16));
-}
+#include "attn_common.glsl"
 
 vec4 lo4(uvec4 h) { return vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y)); }
 vec4 hi4(uvec4 h) { return vec4(unpackHalf2x16(h.z), unpackHalf2x16(h.w)); }
@@ -255,25 +241,12 @@ void main() {
     return;
   }
   if (gl_SubgroupSize == 32u) {  // a subgroup a block of 32 (head_dim % 32 == 0)
-    const bool mine = tid < hd;
-    float dq;
-    int sum;
-    const uint w = q8_subgroup_word(mine ? res : 0.0, mine, dq, sum);
-    if (mine && (tid & 3u) == 0u) oqw[(ob + tid) / 4u] = w;
-    if (mine && (tid & 31u) == 0u) ods[p.ds_off + (ob + tid) / 32u] = vec2(dq, dq * float(sum));
+    attn_q8_subgroup(ob, tid, hd, res);
     mark(6u);
     return;
   }
   if (tid < hd) of[tid] = res;
   barrier();
-  for (uint b = tid; b < hd / 32u; b += WG) {
-    vec4 x[8];
-    [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-      const uint e = 32u * b + 4u * i;
-      x[i] = vec4(of[e], of[e + 1u], of[e + 2u], of[e + 3u]);
-    }
-    const uint qb = ob / 16u + 2u * b;
-    q8_block(x, oq[qb], oq[qb + 1u], ods[p.ds_off + ob / 32u + b]);
-  }
+  attn_q8_shared(ob, tid, hd);
   mark(6u);
 }

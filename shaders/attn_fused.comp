@@ -64,14 +64,6 @@ layout(binding = 9) readonly buffer Freq { float inv_freq[]; };
 #extension GL_EXT_shader_realtime_clock : require
 #extension GL_ARB_shader_clock : require
 layout(binding = 10) writeonly buffer Clk { uvec2 clk[]; };
-void mark(uint i) {
-  if (gl_LocalInvocationID.x == 0u && gl_WorkGroupID.y == 0u && gl_WorkGroupID.z == 0u) {
-    clk[gl_WorkGroupID.x * 32u + i] = clockRealtime2x32EXT();
-    clk[gl_WorkGroupID.x * 32u + 16u + i] = clock2x32ARB();
-  }
-}
-#else
-#define mark(i)
 #endif
 
 layout(push_constant) uniform Push {
@@ -91,6 +83,8 @@ shared bool last;
 // one-token pass: per-subgroup sums of the fresh key's products with q (subgroups of 4+)
 shared float fresh_dot[MAX_HD / 8u];
 
+#include "attn_common.glsl"
+
 // Index pair of rotation i within a head, and its angle's cosine and sine at `pos`.
 uvec2 pair_index(uint i) {
   return p.mode == 0u ? uvec2(2u * i, 2u * i + 1u) : uvec2(i, i + p.n_rot / 2u);
@@ -103,17 +97,6 @@ vec2 cos_sin(uint pos, uint i) { return cos_sin_f(pos, inv_freq[i]); }
 // the pair (a, b) rotated by the angle of cs, times mul
 vec2 rotate(float a, float b, vec2 cs, float mul) {
   return vec2(a * cs.x - b * cs.y, a * cs.y + b * cs.x) * mul;
-}
-
-// Rounded to f16 and back: fresh keys and values are used as the cache holds them. The
-// half is widened with integer ops (the NVIDIA compiler folds unpackHalf2x16(packHalf2x16
-// (x)) to x): normal halves by rebasing the exponent (a 2^112 multiply), subnormal ones
-// (which would be f32 denormals there, flushed to zero) as mantissa * 2^-24.
-float f16r(float x) {
-  const uint h = packHalf2x16(vec2(x, 0.0)), e = h & 0x7FFFu;
-  const float mag = e < 0x400u ? float(e) * 5.9604644775390625e-8                 // 2^-24
-                               : uintBitsToFloat(e << 13) * 5.192296858534828e33;  // 2^112
-  return uintBitsToFloat(floatBitsToUint(mag) | ((h & 0x8000u) << 16));
 }
 
 // dst[0..hd) = the head at src_off of `which` (0 q, 1 k), rotated at `pos`, times `mul`
@@ -407,12 +390,7 @@ void main() {
   if (gl_SubgroupSize == 32u && WG >= hd) {
     // a subgroup per block (thread tid holds dim tid; head_dim % 32 == 0): the values of
     // the path below without its serial loops
-    const bool mine = tid < hd;
-    float d;
-    int sum;
-    const uint w = q8_subgroup_word(mine ? res[0] / l : 0.0, mine, d, sum);
-    if (mine && (tid & 3u) == 0u) oqw[(ob + tid) / 4u] = w;
-    if (mine && (tid & 31u) == 0u) ods[p.ds_off + (ob + tid) / 32u] = vec2(d, d * float(sum));
+    attn_q8_subgroup(ob, tid, hd, res[0] / l);
     mark(13u);
     return;
   }
@@ -421,13 +399,5 @@ void main() {
     if (d < hd) of[d] = res[i] / l;
   }
   barrier();
-  for (uint b = tid; b < hd / 32u; b += WG) {
-    vec4 v[8];
-    [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-      const uint e = 32u * b + 4u * i;
-      v[i] = vec4(of[e], of[e + 1u], of[e + 2u], of[e + 3u]);
-    }
-    const uint qb = ob / 16u + 2u * b;
-    q8_block(v, oq[qb], oq[qb + 1u], ods[p.ds_off + ob / 32u + b]);
-  }
+  attn_q8_shared(ob, tid, hd);
 }

@@ -178,18 +178,38 @@ double time_read_bandwidth(Ops& ops, uint64_t bytes, int reps) {
   return double(bytes) / median(t);
 }
 
+namespace {
+
+// The buffers of Ops::grid_sync_stream runs (`what` names them): src, 8 regions of n4
+// 16-byte words, filled; cnt of cnt_bytes; dst, a word per thread of `groups` workgroups.
+struct StreamBuffers {
+  Buffer *src, *cnt, *dst;
+};
+StreamBuffers stream_buffers(Ops& ops, uint64_t n4, uint64_t cnt_bytes, uint32_t groups,
+                             const std::string& what) {
+  Memory& m = ops.mem();
+  Context& c = ops.ctx();
+  StreamBuffers b{m.device_buffer(n4 * 16 * 8, what + " source"),
+                  m.device_buffer(cnt_bytes, what + " counters"),
+                  m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, what + " sink")};
+  c.run_now([&](VkCommandBuffer cb) {
+    c.fn.vkCmdFillBuffer(cb, b.src->handle, 0, VK_WHOLE_SIZE, 0x01020304u);
+  });
+  return b;
+}
+
+}  // namespace
+
 GridSyncTimes time_grid_sync(Ops& ops, uint64_t bytes, uint32_t groups, int phases, int reps) {
   const uint64_t n4 = bytes / 16;
   if (n4 == 0 || n4 * 8 > 0xFFFFFFFFull || groups == 0 || phases <= 0)
     throw Error("time_grid_sync: bad shape (" + std::to_string(bytes) + " bytes, " +
                 std::to_string(groups) + " groups, " + std::to_string(phases) + " phases)");
   Memory& m = ops.mem();
-  Buffer* src = m.device_buffer(n4 * 16 * 8, "grid sync source");
-  Buffer* cnt = m.device_buffer((uint64_t(phases) + 1) * 4, "grid sync counters");
-  Buffer* dst = m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, "grid sync sink");
-  Buffer* host = m.host_buffer(4, true, "grid sync gave-up count");
   Context& c = ops.ctx();
-  c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u); });
+  const StreamBuffers sb = stream_buffers(ops, n4, (uint64_t(phases) + 1) * 4, groups, "grid sync");
+  Buffer *src = sb.src, *cnt = sb.cnt, *dst = sb.dst;
+  Buffer* host = m.host_buffer(4, true, "grid sync gave-up count");
   const uint32_t k = uint32_t(phases);
   auto run = [&](VkCommandBuffer cb, uint32_t n, uint32_t sync, uint32_t phase0) {
     ops.grid_sync_stream(cb, *src, *cnt, *dst, {uint32_t(n4), n, sync, phase0}, groups);
@@ -223,12 +243,8 @@ double time_smem_sequence(Ops& ops, uint64_t bytes, uint32_t groups,
   const uint64_t n4 = std::max<uint64_t>(1, bytes / 16);
   if (n4 * 8 > 0xFFFFFFFFull || groups == 0 || pattern.empty())
     throw Error("time_smem_sequence: bad shape");
-  Memory& m = ops.mem();
-  Context& c = ops.ctx();
-  Buffer* src = m.device_buffer(n4 * 16 * 8, "smem sequence source");
-  Buffer* cnt = m.device_buffer(16, "smem sequence counters");
-  Buffer* dst = m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, "smem sequence sink");
-  c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u); });
+  const StreamBuffers sb = stream_buffers(ops, n4, 16, groups, "smem sequence");
+  Buffer *src = sb.src, *cnt = sb.cnt, *dst = sb.dst;
   const int n = 32;
   std::vector<double> t;
   for (int r = 0; r < std::max(1, reps) + 1; ++r) {  // the first round warms up
@@ -247,13 +263,10 @@ EventSplitTimes time_event_split(Ops& ops, uint64_t bytes, uint32_t parts, uint3
   if (n4 == 0 || parts == 0 || parts > 4 || n4 * 8 * parts > 0xFFFFFFFFull || groups == 0)
     throw Error("time_event_split: bad shape (" + std::to_string(bytes) + " bytes, " +
                 std::to_string(parts) + " parts)");
-  Memory& m = ops.mem();
   Context& c = ops.ctx();
   // regions of one part each: A's parts 0..parts-1, B's parts..2 parts-1 (at most 8)
-  Buffer* src = m.device_buffer(n4 * 16 * 8, "event split source");
-  Buffer* cnt = m.device_buffer(16, "event split counters");
-  Buffer* dst = m.device_buffer(uint64_t(groups) * Ops::kGridSyncThreads * 4, "event split sink");
-  c.run_now([&](VkCommandBuffer cb) { c.fn.vkCmdFillBuffer(cb, src->handle, 0, VK_WHOLE_SIZE, 0x01020304u); });
+  const StreamBuffers sb = stream_buffers(ops, n4, 16, groups, "event split");
+  Buffer *src = sb.src, *cnt = sb.cnt, *dst = sb.dst;
   // one dispatch streaming `words` 16-byte words from region `r` (of `words` each): a whole
   // stage (n4 * parts words, r 0 for A, 1 for B: the same bytes as its parts) or part r
   auto stream = [&](VkCommandBuffer cb, uint64_t words, uint32_t r) {
