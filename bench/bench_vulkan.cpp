@@ -7,7 +7,7 @@
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
 //                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,
 //                        directlogits,nodirectlogits,noattndec,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...]
-//                [--mvqo-sweep] [--grid-sync]
+//                [--mvqo-sweep] [--grid-sync] [--host-sync] [--smem-switch] [--attn-clocks]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
 //   --mvqo: the model runs once per variant: the default tuning, "off" (every int8 matvec
@@ -43,6 +43,9 @@
 //   --grid-sync: per phase of streaming 4-66 MB with one workgroup per SM, a pipeline
 //                barrier between dispatches against a grid-wide counter barrier inside one
 //                dispatch and against no sync at all
+//   --host-sync: a host <-> shader handshake through mapped memory, and tiny dispatches
+//                across command buffer and submission boundaries
+//   --smem-switch: dispatches whose shared memory size changes from one to the next
 //   --pass-times: also the device time of each tg token and the device's idle time
 //                 between tokens (Tuning::time_passes), medians
 //   --after-gen: also a --pp prompt's time after 8 decoded tokens and 5 ms of host work,
@@ -52,7 +55,8 @@
 //              for each --mvqo variant (--mvq: with int8 activations even where the device
 //              default has none; --pipeline-stats: also the driver's statistics of the
 //              decode pipelines, registers and the like, through
-//              VK_KHR_pipeline_executable_properties)
+//              VK_KHR_pipeline_executable_properties; --attn-clocks: where decode
+//              attention's time goes, by the device clock inside its workgroups)
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -666,8 +670,9 @@ void print_pipeline_stats(const Args& a, petrel::vk::Tuning tu,
 }
 
 // Where decode attention's time goes: medians over layers and heads of the time between
-// consecutive points of attn_fused_clk (device ns and SM cycles), and per layer the spread
-// of the workgroups' starts and the span from the first start to the last end.
+// consecutive points of attn_fused_clk or attn_decode_clk (`decode`; device ns and SM
+// cycles), and per layer the spread of the workgroups' starts and the span from the first
+// start to the last end.
 void print_attn_clocks(const std::vector<uint64_t>& c, int n_head, bool decode) {
   if (c.empty()) {
     std::printf("attention clocks: none (the device lacks VK_KHR_shader_clock)\n");
@@ -738,7 +743,12 @@ void profile_model(const Args& a, const std::string& kind) {
     const auto decode = be->stage_times();
     const std::string tag = a.mvqo.size() > 1 ? " [mvqo " + variant + "]" : "";
     print_profile("decode profile " + kind + " at position " + std::to_string(a.tg) + tag, decode);
-    if (a.attn_clocks) print_attn_clocks(be->attn_clocks(), m.w.hp.n_head, tu.attn_decode);
+    if (a.attn_clocks) {  // the points are those of the kernel the profile shows ran
+      const bool dec = std::any_of(decode.begin(), decode.end(), [](const auto& st) {
+        return st.first.find("attn_decode") != std::string::npos;
+      });
+      print_attn_clocks(be->attn_clocks(), m.w.hp.n_head, dec);
+    }
     if (a.pipeline_stats) print_pipeline_stats(a, tu, decode);
     if (a.pp <= 0) continue;
     std::vector<int32_t> toks(size_t(a.pp));
