@@ -33,19 +33,6 @@ namespace {
 
 thread_local std::string g_error;
 
-// Runs f, returning its value; an exception sets the thread's message and returns `fail`.
-template <typename R, typename F>
-R guard(R fail, F&& f) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    g_error = e.what();
-  } catch (...) {
-    g_error = "unknown error";
-  }
-  return fail;
-}
-
 // An argument error: the message, then PETREL_ERR_ARGUMENT.
 struct ArgError : std::exception {
   explicit ArgError(std::string m) : msg(std::move(m)) {}
@@ -97,6 +84,14 @@ int status(F&& f) {
     g_error = "unknown error";
   }
   return PETREL_ERR_FAILED;
+}
+
+// Runs f, returning its value; an exception sets the thread's message (as status()) and
+// returns `fail`.
+template <typename R, typename F>
+R guard(R fail, F&& f) {
+  R v = fail;
+  return status([&] { v = f(); }) == PETREL_OK ? v : fail;
 }
 
 // A call that returns a count or an id: f's value, or the negative status of its failure
