@@ -6,7 +6,8 @@
 //                [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen]
 //                [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,
 //                        unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,
-//                        directlogits,nodirectlogits,noattndec,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...]
+//                        directlogits,nodirectlogits,noattndec,attnwait,noattnwait,
+//                        waitfirst,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...]
 //                [--mvqo-sweep] [--grid-sync] [--host-sync] [--smem-switch] [--attn-clocks]
 //   --shape: n_embd, layers, n_ff, heads and vocab of a synth shape (no q/k/v biases, output
 //            untied); --layers overrides its layer count
@@ -36,7 +37,10 @@
 //           down that quantizes g itself reads it as halves, or as floats:
 //           MvqoShape::x_half), "attnwg:N" (decode attention's workgroup, N keys a
 //           tile: Tuning::attn_wg), "noattndec" (decode attention by attn_fused, not
-//           attn_decode: Tuning::attn_decode) or mul_mvqo row groups of WG
+//           attn_decode: Tuning::attn_decode), "attnwait" / "noattnwait" (decode
+//           attention polls its q/k/v in the q/k/v stage, or follows a barrier:
+//           Tuning::attn_wait), "waitfirst" (polling, recorded before the q/k/v
+//           matvecs: Tuning::attn_wait_first) or mul_mvqo row groups of WG
 //           threads x ROWS rows (GLU_ROWS for gate/up); from the second variant on, the
 //           line says whether the last logits equal the first variant's
 //   --mvqo-sweep: decode matvec stage times, mul_mvq vs mul_mvqo row-group shapes
@@ -119,13 +123,17 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
       {"noembedq8", &T::embed_q8, false},     {"spin", &T::spin_wait, true},
       {"nospin", &T::spin_wait, false},       {"ahead", &T::presubmit, true},
       {"noahead", &T::presubmit, false},      {"directlogits", &T::direct_logits, true},
-      {"nodirectlogits", &T::direct_logits, false}, {"noattndec", &T::attn_decode, false}};
+      {"nodirectlogits", &T::direct_logits, false}, {"noattndec", &T::attn_decode, false},
+      {"attnwait", &T::attn_wait, true},      {"noattnwait", &T::attn_wait, false}};
   for (const Switch& sw : kSwitches)
     if (variant == sw.name) {
       tu.*sw.field = sw.value;
       return tu;
     }
-  if (variant.rfind("nobarrier:", 0) == 0) {
+  if (variant == "waitfirst") {
+    tu.attn_wait = true;
+    tu.attn_wait_first = true;
+  } else if (variant.rfind("nobarrier:", 0) == 0) {
     tu.skip_barriers = uint32_t(std::stoul(variant.substr(10)));
   } else if (variant.rfind("twice:", 0) == 0) {
     tu.repeat_stages = uint32_t(std::stoul(variant.substr(6)));
@@ -150,7 +158,8 @@ petrel::vk::Tuning variant_tuning(const Args& a, const std::string& variant) {
       throw std::runtime_error(
           "--mvqo takes default, off, nof32x, noqkv, onewave, nobarrier, nobarrier:MASK, "
           "twice:MASK, unroll:P/O[/G/X], noembedq8, nodirect, spin, nospin, ahead, noahead, "
-          "directlogits, nodirectlogits, noattndec, copy, half, nohalf, attnwg:N or WG/ROWS/GLU_ROWS");
+          "directlogits, nodirectlogits, noattndec, attnwait, noattnwait, waitfirst, copy, half, "
+          "nohalf, attnwg:N or WG/ROWS/GLU_ROWS");
     for (auto* s : {&tu.mvqo_q4_k, &tu.mvqo_q6_k, &tu.mvqo_q8_0}) *s = {wg, rows, wg, glu_rows};
   }
   return tu;
@@ -800,7 +809,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) a.types.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,noattndec,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync] [--host-sync] [--smem-switch] [--attn-clocks]\n");
+      std::fprintf(stderr, "usage: bench_vulkan [--device N] [--types q4_k_m,q8_0,q6_k] [--tg N] [--pp N] [--reps N] [--shape S] [--layers N] [--no-model] [--no-sweep] [--no-kernels] [--mm-only] [--profile [--mvq] [--pipeline-stats]] [--pass-times] [--after-gen] [--mvqo default,off,nof32x,noqkv,onewave,nobarrier[:MASK],twice:MASK,unroll:P/O[/G/X],noembedq8,nodirect,spin,nospin,ahead,noahead,directlogits,nodirectlogits,noattndec,attnwait,noattnwait,waitfirst,copy,half,nohalf,attnwg:N,WG/ROWS/GLU_ROWS,...] [--mvqo-sweep] [--grid-sync] [--host-sync] [--smem-switch] [--attn-clocks]\n");
       return 2;
     }
   }

@@ -18,6 +18,15 @@
 // spec:     0 WG (threads)
 // Variant CLOCKS (attn_decode_clk, diagnostic): as attn_fused_clk, 7 points (bench_vulkan
 // --profile --attn-clocks).
+// Variant WAIT (attn_decode_wait; Tuning::attn_wait): recorded with no barrier between it
+// and the q/k/v matvecs (their HEADS variants), before or after them. q, k and v come from
+// binding 0 laid out per query head (q, k, v of head hq from 3 head_dim hq), and each
+// thread polls the values it needs (volatile loads) until none has HEAD_EMPTY's bits: the
+// data are their own flag, so the matvecs need no memory barrier or count. The cached rows
+// are requested before that. Once every thread has read, the workgroup writes HEAD_EMPTY
+// back over its 3 head_dim values for the next layer. A wait that gives up (WAIT_TRIES
+// polls) adds 1 to binding 7 element 0: the pass is then void (the Backend redoes it with
+// barriers).
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
@@ -31,10 +40,24 @@ const uint MAX_HD = 256u;
 const uint KPT = 8u;          // cached keys a key group takes a round (one load each)
 const uint MAX_SG = WG / 4u;  // subgroups of 4+ invocations
 
+#ifdef WAIT
+layout(binding = 0) coherent volatile readonly buffer Q { float q[]; };
+layout(binding = 0) coherent volatile readonly buffer Q4 { vec4 q4v[]; };
+layout(binding = 0) coherent writeonly buffer QW { uint qw[]; };
+layout(binding = 7) buffer Fail { uint gave_up[]; };
+const uint WAIT_TRIES = 32768u;
+const uint HEAD_EMPTY = 0xFFFFFFFFu;  // as in mul_mvq.comp
+bool empty4(vec4 x) { return any(equal(floatBitsToUint(x), uvec4(HEAD_EMPTY))); }
+#define K_AT(i) q[i]
+#define V_AT(i) q[i]
+#else
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 0) readonly buffer Q4 { vec4 q4v[]; };
 layout(binding = 1) readonly buffer K { float k[]; };
 layout(binding = 2) readonly buffer V { float v[]; };
+#define K_AT(i) k[i]
+#define V_AT(i) v[i]
+#endif
 layout(binding = 3) readonly buffer KC { uvec4 kc[]; };
 layout(binding = 3) writeonly buffer KCW { uint kcw[]; };
 layout(binding = 4) readonly buffer VC4 { uvec4 vc4[]; };
@@ -83,7 +106,11 @@ void main() {
 
   // round 0's cached keys and values, requested first. (Requested before pos0 arrives,
   // every row the cache holds up to a round, left out where used: no faster on the H100.)
-  const uint qo = hq * hd, ko = hk * hd;
+#ifdef WAIT
+  const uint qo = 3u * hd * hq, ko = qo + hd, vo = qo + 2u * hd;
+#else
+  const uint qo = hq * hd, ko = hk * hd, vo = ko;
+#endif
   uvec4 kk[KPT], vv[KPT];
   [[unroll]] for (uint i = 0u; i < KPT; ++i) {
     const uint j = gk + i * KG;
@@ -96,12 +123,9 @@ void main() {
   // same time on the H100.)
   const bool neox = p.mode != 0u;
   const uint hh = hd / 2u, d0 = 8u * ln;
-  const vec4 x0 = q4v[(qo + d0) / 4u], x1 = q4v[(qo + d0) / 4u + 1u];
-  vec4 y0 = vec4(0.0), y1 = vec4(0.0), f0, f1;
+  vec4 f0, f1;
+  const uint e0 = d0 < hh ? d0 + hh : d0 - hh;  // NeoX: the partner dims, and the pairs' index
   if (neox) {
-    const uint e0 = d0 < hh ? d0 + hh : d0 - hh;  // the partner dims, and the pairs' index
-    y0 = q4v[(qo + e0) / 4u];
-    y1 = q4v[(qo + e0) / 4u + 1u];
     const uint i0 = min(d0, e0);
     f0 = freq4[i0 / 4u];
     f1 = freq4[i0 / 4u + 1u];
@@ -111,15 +135,36 @@ void main() {
   // the pair threads (tid < hd / 2): the fresh key rotated, its product with q, the value
   const bool pr = tid < hh;
   const uvec2 ix = neox ? uvec2(tid, tid + hh) : uvec2(2u * tid, 2u * tid + 1u);
-  float qa = 0.0, qb = 0.0, ka = 0.0, kb = 0.0, fr = 0.0, vx = 0.0, pd = 0.0;
-  if (pr) {
-    qa = q[qo + ix.x];
-    qb = q[qo + ix.y];
-    ka = k[ko + ix.x];
-    kb = k[ko + ix.y];
-    fr = inv_freq[tid];
+  const float fr = pr ? inv_freq[tid] : 0.0;
+  vec4 x0, x1, y0 = vec4(0.0), y1 = vec4(0.0);
+  float qa = 0.0, qb = 0.0, ka = 0.0, kb = 0.0, vx = 0.0, pd = 0.0;
+#ifdef WAIT
+  // polled until none of this thread's values is still empty
+  for (uint tries = 0u;; ++tries) {
+#endif
+    x0 = q4v[(qo + d0) / 4u];
+    x1 = q4v[(qo + d0) / 4u + 1u];
+    if (neox) {
+      y0 = q4v[(qo + e0) / 4u];
+      y1 = q4v[(qo + e0) / 4u + 1u];
+    }
+    if (pr) {
+      qa = q[qo + ix.x];
+      qb = q[qo + ix.y];
+      ka = K_AT(ko + ix.x);
+      kb = K_AT(ko + ix.y);
+    }
+    if (tid < hd) vx = V_AT(vo + tid);
+#ifdef WAIT
+    const bool empty = empty4(x0) || empty4(x1) || empty4(y0) || empty4(y1) ||
+                       empty4(vec4(qa, qb, ka, kb)) || floatBitsToUint(vx) == HEAD_EMPTY;
+    if (!empty) break;
+    if (tries + 1u >= WAIT_TRIES) {
+      atomicAdd(gave_up[0], 1u);
+      break;
+    }
   }
-  if (tid < hd) vx = v[ko + tid];
+#endif
   if (pos0 != 0xFFFFFFFFu) mark(1u);  // (CLOCKS: when pos0 has arrived)
   const float fpos = float(pos0);
   vec4 q0, q1;
@@ -206,6 +251,10 @@ void main() {
   }
   barrier();
   mark(4u);
+#ifdef WAIT
+  // every thread has read its values: the head's q, k and v emptied for the next layer
+  for (uint i = tid; i < 3u * hd; i += WG) qw[qo + i] = HEAD_EMPTY;
+#endif
   if (hq % group == 0u) {  // the fresh key and value into the cache (row pos0)
     const uint cb = (pos0 * kv_dim + hk * hd) / 2u;
     for (uint i = tid; i < hd / 2u; i += WG) {

@@ -16,7 +16,8 @@
 // those and the sum of y^2 of each block at o_ps_off (the input side of flags & 16).
 //
 // bindings: 0 weights[W_COUNT] (GPU layout, types.glsl), 1 x (Q8 activations), 2 y (f32),
-//           3 bias (f32 [n_out], read when flags & 1), 4 y quantized (QOUT), 5 norm_w
+//           3 bias (f32 [n_out], read when flags & 1), 4 y quantized (QOUT) or per head
+//           (HEADS), 5 norm_w
 // push:     n_in, n_out, B (blocks per row), off1, off2 (region word offsets),
 //           x_off, x_stride (elements of x; multiples of 32), y_off, y_stride (floats),
 //           flags (1: add bias, 2: accumulate into y, 8: QOUT with norm, 16: x with sums
@@ -31,6 +32,12 @@
 // & 1). Weight 0 has n_out rows (off1, off2, y_off, y_stride as above), weights 1 and 2
 // kv_rows each (kv_off1, kv_off2, y_off 0, y_stride kv_rows); n_w 2 leaves weight 2 out. The
 // grid covers ceil(n_out / NR) + (n_w - 1) ceil(kv_rows / NR) workgroups, in that order.
+// Variant HEADS (not with GLU or QOUT; one token; Tuning::attn_wait): y goes not to binding
+// 2 but to binding 4 laid out per query head for attn_decode_wait, which polls it: head h's
+// q, k and v (3 h_hd values; slot 0 q, 1 k, 2 v) from 3 h_hd h, each kv head's k and v
+// written once for each of its h_group query heads. Slot: QKV weight w's is w, the plain
+// variant's h_slot. A value whose bits are HEAD_EMPTY (what attn_decode_wait leaves there
+// after reading) is written as another NaN.
 // Variant XF32: x arrives as f32 (binding 1, x_off/x_stride in floats, multiples of 4;
 // n_in <= XF32_MAX); each workgroup first quantizes its token's row into shared memory
 // exactly as quantize_q8.comp would (no norm, no flags & 16), saving that stage; two
@@ -105,6 +112,10 @@ layout(binding = 4) writeonly buffer YH { float16_t yh[]; };
 #ifdef XH16
 layout(binding = 6) readonly buffer XH { uvec4 xh4[]; };
 #endif
+#ifdef HEADS
+layout(binding = 4) coherent writeonly buffer Heads { uint hw[]; };
+const uint HEAD_EMPTY = 0xFFFFFFFFu;  // as in attn_decode.comp
+#endif
 #ifdef QOUT
 layout(binding = 4) writeonly buffer OQ { uint oq[]; };
 layout(binding = 4) writeonly buffer ODS { vec2 ods[]; };
@@ -118,6 +129,9 @@ layout(push_constant) uniform Push {
   float eps;
 #ifdef QKV
   uint kv_rows, kv_off1, kv_off2, n_w;
+#endif
+#ifdef HEADS
+  uint h_hd, h_slot, h_group;
 #endif
 } p;
 
@@ -377,6 +391,25 @@ void quantize_out(uint tid, uint t, uint row0w, float v, float sq) {
 }
 #endif
 
+#ifdef HEADS
+// row `row` of weight ws into its query heads' slots (see Variant HEADS)
+void heads_store(uint ws, uint row, float v) {
+  uint bits = floatBitsToUint(v);
+  if (bits == HEAD_EMPTY) bits = 0x7FC00000u;
+  const uint hd = p.h_hd, h = row / hd, d = row % hd;
+#ifdef QKV
+  const uint slot = ws;
+#else
+  const uint slot = p.h_slot;
+#endif
+  if (slot == 0u) {
+    hw[3u * hd * h + d] = bits;
+    return;
+  }
+  for (uint j = 0u; j < p.h_group; ++j) hw[((h * p.h_group + j) * 3u + slot) * hd + d] = bits;
+}
+#endif
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
   uint wg_index = gl_WorkGroupID.z * gl_NumWorkGroups.x + gl_WorkGroupID.x;
@@ -564,7 +597,11 @@ void main() {
     if ((p.flags & 1u) != 0u) res += BIAS_AT(ws, row);
     if ((p.flags & 2u) != 0u) res += Y_AT(ws, yi);
 #endif
+#ifdef HEADS
+    heads_store(ws, row, res);
+#else
     Y_AT(ws, yi) = res;
+#endif
   }
 #endif
 #if defined(EARLY_ROW_LOADS)

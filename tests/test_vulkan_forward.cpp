@@ -545,6 +545,78 @@ TEST(VulkanForward, PassesSubmittedAheadGiveTheSameResults) {
   }
 }
 
+// Attention that waits inside the pass for the q/k/v values it needs (Tuning::attn_wait:
+// no barrier between them; they come through a per-head buffer the matvecs write and the
+// attention polls) gives the barrier's bits, with q, k and v in one dispatch or v in its
+// own, passes submitted ahead or not, attention recorded after q/k/v or before them. The
+// per-head buffer ends empty, and a wait that gives up (its word set here by hand; on a
+// device that runs dispatches in turn, every wait of attention recorded first) has the call
+// redone with barriers, and every later one.
+TEST(VulkanForward, AttentionWaitingForItsRowsGivesTheBarriersResults) {
+  const Config one{"llama", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kAdjacent, false,
+                   false, false, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K,
+                   Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ8_0};
+  const Config two{"qwen2", 40, 256, 2, 8, 2, 32, 512, 32, kernels::RopeMode::kNeox, true, false,
+                   false, Type::kQ4_K, Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ4_K,
+                   Type::kQ4_K, Type::kQ4_K, Type::kQ6_K, Type::kQ6_K};
+  for (const Config* c : {&one, &two}) {
+    TinyModel m(*c, 13);
+    auto run = [&](const Tuning& t, int give_up_at) {
+      auto be = make_backend(m.w, 64, 4, &t);
+      if (!be) return std::vector<float>{};
+      if (t.attn_wait) EXPECT_FALSE(be->attn_wait_words().empty()) << c->arch;
+      std::vector<float> all, row(size_t(c->n_vocab));
+      const int32_t toks[9] = {3, 17, 39, 5, 0, 22, 9, 31, 12};
+      be->forward(toks, 3, 0, row.data(), false);
+      all = row;
+      for (int i = 3; i < 9; ++i) {
+        if (i == give_up_at) be->set_attn_wait_gave_up(1);
+        be->forward(&toks[i], 1, i, row.data(), false);
+        all.insert(all.end(), row.begin(), row.end());
+      }
+      if (t.attn_wait && !t.attn_wait_first) {
+        const std::vector<uint32_t> words = be->attn_wait_words();
+        EXPECT_EQ(be->attn_wait_redos(), give_up_at < 0 ? 0 : 1) << c->arch;
+        EXPECT_EQ(words.empty(), give_up_at >= 0) << c->arch;
+        for (size_t i = 0; i < words.size(); ++i)
+          EXPECT_EQ(words[i], i == 0 ? 0u : 0xFFFFFFFFu) << c->arch << " word " << i;
+      }
+      return all;
+    };
+    Tuning base;
+    base.use_mvq = true;
+    base.presubmit = false;
+    const std::vector<float> want = run(base, -1);
+    if (want.empty()) GTEST_SKIP() << "no Vulkan device available; skipping";
+    Tuning waits = base;
+    waits.attn_wait = true;
+    waits.profile = true;  // the wait's pipelines ran
+    {
+      auto be = make_backend(m.w, 64, 4, &waits);
+      std::vector<float> row(size_t(c->n_vocab));
+      const int32_t tok = 3;
+      be->forward(&tok, 1, 0, row.data(), false);
+      std::string labels;
+      for (const auto& [label, us] : be->stage_times()) labels += label + " ";
+      EXPECT_NE(labels.find("attn_decode_wait"), std::string::npos) << labels;
+      EXPECT_NE(labels.find("_heads_"), std::string::npos) << labels;
+    }
+    waits.profile = false;
+    for (const bool first : {false, true})
+      for (const bool ahead : {false, true}) {
+        waits.attn_wait_first = first;
+        waits.presubmit = ahead;
+        for (const int give_up_at : {-1, 5}) {
+          const std::vector<float> got = run(waits, give_up_at);
+          ASSERT_EQ(got.size(), want.size());
+          EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+              << c->arch << ", first " << first << ", ahead " << ahead << ", gave up at "
+              << give_up_at;
+        }
+      }
+  }
+}
+
 TEST(VulkanForward, RejectsBadInput) {
   const Config c{"llama", 50, 64, 1, 4, 2, 16, 96, 16, kernels::RopeMode::kAdjacent, false, false,
                  true, Type::kF32, Type::kF32, Type::kF32, Type::kF32, Type::kF32,

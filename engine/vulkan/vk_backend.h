@@ -90,6 +90,13 @@ class Backend {
   // With Tuning::attn_clocks on a device with shader clocks: the clocks decode attention
   // wrote in the last pass, [layer][head][32] (shaders/attn_fused.comp, CLOCKS); else empty.
   virtual std::vector<uint64_t> attn_clocks() { return {}; }
+  // Tuning::attn_wait: the waits that gave up, then the words of the per-head q/k/v buffer
+  // the waits poll (between passes all empty, 0xFFFFFFFF), read back; empty where passes
+  // do not wait, or no longer do. And how many calls were redone with barriers after a
+  // wait gave up. set_attn_wait_gave_up is for tests.
+  virtual std::vector<uint32_t> attn_wait_words() { return {}; }
+  virtual int attn_wait_redos() const { return 0; }
+  virtual void set_attn_wait_gave_up(uint32_t) {}
   // No one-token pass follows soon: the pass that Tuning::presubmit holds for the next
   // call (were it one of the same kind) is released now, without waiting for it, so that
   // it runs while the host does other things and a later call of another kind does not

@@ -68,6 +68,18 @@ class BackendImpl final : public Backend {
   std::string device_name() const override { return ops_->ctx().name; }
   uint64_t device_bytes_used() const override { return ops_->mem().device_bytes(); }
   size_t recorded_passes() const override { return recorded_; }
+  std::vector<uint32_t> attn_wait_words() override {
+    if (!wait_flag_) return {};
+    ops_->ctx().settle();
+    std::vector<uint32_t> w(1 + heads_->size / 4);
+    w[0] = *static_cast<const volatile uint32_t*>(wait_flag_->mapped);
+    ops_->mem().download(*heads_, 0, w.data() + 1, heads_->size);
+    return w;
+  }
+  int attn_wait_redos() const override { return wait_redos_; }
+  void set_attn_wait_gave_up(uint32_t v) override {
+    if (wait_flag_) *static_cast<volatile uint32_t*>(wait_flag_->mapped) = v;
+  }
   std::vector<std::pair<std::string, double>> stage_times() override {
     auto it = profiles_.find(last_key_);
     return it == profiles_.end() ? std::vector<std::pair<std::string, double>>{}
@@ -130,6 +142,15 @@ class BackendImpl final : public Backend {
   // (Ops::x_tiles), converted once per input
   Buffer* xt_ = nullptr;
   Buffer* counters_ = nullptr;  // attn_fused's split counters (zeroed once)
+  // Tuning::attn_wait: the word counting waits that gave up (mapped; null: no waits) and
+  // q, k and v per query head (MvqIo::heads)
+  Buffer *wait_flag_ = nullptr, *heads_ = nullptr;
+  int wait_redos_ = 0;              // calls redone after a wait gave up
+  // whether a pass's attn_decode_wait gave up waiting (its results are void)
+  bool wait_gave_up() const;
+  // after that: passes from now on with barriers (a held one settled, the command buffers
+  // recorded with waits dropped)
+  void abandon_waits();
   Buffer* attn_clocks_ = nullptr;  // Tuning::attn_clocks: [layer][head][32] uvec2
   bool owns_output_ = true;  // every layer here: output norm and matrix too
   using Key = std::tuple<uint32_t, Out, uint32_t>;
@@ -232,6 +253,17 @@ BackendImpl::BackendImpl(const ModelWeights& w, int device_index, int n_ctx, int
   }
   counters_ = m.device_buffer(size_t(Ops::kAttnFusedMaxTokens) * size_t(hp_.n_head) * 4,
                              "attention split counters");
+  if (ops_->pipes().tuning().attn_wait) {
+    wait_flag_ = m.mapped_device_buffer(4, "attention waits given up");
+    if (wait_flag_) {
+      *static_cast<uint32_t*>(wait_flag_->mapped) = 0;
+      heads_ = m.device_buffer(size_t(hp_.n_head) * 3 * size_t(hp_.head_dim) * 4,
+                               "q, k and v per head");
+      ops_->ctx().run_now([&](VkCommandBuffer cb) {  // all empty
+        ops_->ctx().fn.vkCmdFillBuffer(cb, heads_->handle, 0, VK_WHOLE_SIZE, 0xFFFFFFFFu);
+      });
+    }
+  }
   ops_->ctx().run_now([&](VkCommandBuffer cb) {
     ops_->ctx().fn.vkCmdFillBuffer(cb, counters_->handle, 0, VK_WHOLE_SIZE, 0);
   });
@@ -260,6 +292,19 @@ BackendImpl::~BackendImpl() {
   }
   for (auto& [key, cb] : cmds_) ops_->ctx().free_command_buffer(cb);
   for (auto& [key, prof] : profiles_) ops_->profile_destroy(prof);
+}
+
+bool BackendImpl::wait_gave_up() const {
+  return wait_flag_ && *static_cast<const volatile uint32_t*>(wait_flag_->mapped) != 0;
+}
+
+void BackendImpl::abandon_waits() {
+  Context& c = ops_->ctx();
+  c.settle();  // (a held pass recorded with the waits runs first)
+  ++wait_redos_;
+  wait_flag_ = nullptr;
+  for (auto& [key, cb] : cmds_) c.free_command_buffer(cb);
+  cmds_.clear();
 }
 
 VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
@@ -362,10 +407,42 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
   };
   for (size_t li = 0; li < layers_.size(); ++li) {
     const LayerGpu& L = layers_[li];
+    // with attn_fused's int8 output, wo reads it straight from xq2_
+    const bool q8_att = small && q8(L.wo) && hd % 32 == 0;
+    const AttnFusedPush fp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
+                           uint32_t(hp_.rope_mode), n_split, q8_att ? 1u : 0u,
+                           q8_att ? xq2_.ds_off() : 0u, ap.scale};
+    // Tuning::attn_wait: q, k and v written per query head into heads_, which attention
+    // polls, with no barrier between (not in the diagnostics that time, skip or repeat
+    // these stages)
+    const Tuning& tu = o.pipes().tuning();
+    const bool qkv_one = tu.mvq_qkv && q8_qkv(L) &&
+                         o.mvq_qkv_supported(L.wq, L.wk, nullptr, std::array{L.bq, L.bk, L.bv}.data());
+    const bool wait = wait_flag_ && qkv_one && small && o.uses_attn_decode(fp, n) &&
+                      !attn_clocks_ && (tu.repeat_stages & 35u) == 0 && (tu.skip_barriers & 1u) == 0;
+    // RoPE, cache store and attention (att [n, q_dim]) in one dispatch
+    auto attend = [&](const LayerGpu& C) {
+      const VkDeviceSize per_layer = VkDeviceSize(hp_.n_head) * 32 * 8;
+      const BufRef clk = attn_clocks_ ? BufRef{attn_clocks_, li * per_layer, per_layer} : BufRef{};
+      o.attention_fused(cb, {wait ? heads_ : q_, k_, v_, C.kcache, C.vcache, q8_att ? xq2_.buf : att_, part_,
+                             wait ? wait_flag_ : counters_, params_, inv_freq_, clk, wait},
+                        fp, n);
+    };
+    // a waiting attention recorded before q/k/v (where no quantize stage comes between)
+    // starts first: its workgroups hold their SMs' room before the matvecs take it all
+    const bool attend_first = wait && x_ready && tu.attn_wait_first;
+    if (attend_first) attend(L);
     // q, k, v = W rms_norm(x) * attn_norm + b      [n, q_dim], [n, kv_dim], [n, kv_dim]
     if (q8_qkv(L)) {
       if (!x_ready) quantize(*x_, n_embd, xq_, L.attn_norm);
-      const MvqIo in{x_ready, eps};
+      MvqIo in{x_ready, eps};
+      if (wait) {
+        in.heads = heads_;
+        in.heads_hd = hd;
+        in.heads_group = uint32_t(hp_.n_head / hp_.n_head_kv);
+      }
+      MvqIo in_v = in;  // v in a dispatch of its own (slot 2)
+      in_v.heads_slot = 2;
       const MatArgs q_args{nullptr, 0, n_embd, q_, 0, q_dim, L.bq};
       const Buffer* const outs[3] = {q_, k_, v_};
       const Buffer* const biases[3] = {L.bq, L.bk, L.bv};
@@ -383,7 +460,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
           o.mul_mvq_q8(cb, L.wq, xq_, q_args, n, in);
           o.mul_mvq_q8(cb, L.wk, xq_, {nullptr, 0, n_embd, k_, 0, kv_dim, L.bk}, n, in);
         }
-        o.mul_mvq_q8(cb, L.wv, xq_, {nullptr, 0, n_embd, v_, 0, kv_dim, L.bv}, n, in);
+        o.mul_mvq_q8(cb, L.wv, xq_, {nullptr, 0, n_embd, v_, 0, kv_dim, L.bv}, n, in_v);
       }
     } else {
       o.rms_norm(cb, *x_, 0, *L.attn_norm, *h_, 0, n, n_embd, eps);  // h [n, n_embd]
@@ -394,21 +471,9 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       mm(L.wv, {h_, 0, n_embd, v_, 0, kv_dim, L.bv});
     }
     x_ready = false;  // taken (or of no use to wo's other path)
-    o.stage_barrier(cb, 1);
-    // with attn_fused's int8 output, wo reads it straight from xq2_
-    const bool q8_att = small && q8(L.wo) && hd % 32 == 0;
+    if (!wait) o.stage_barrier(cb, 1);
     if (small) {
-      // RoPE, cache store and attention (att [n, q_dim]) in one dispatch
-      AttnFusedPush fp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
-                       uint32_t(hp_.rope_mode), n_split, q8_att ? 1u : 0u,
-                       q8_att ? xq2_.ds_off() : 0u, ap.scale};
-      auto attend = [&](const LayerGpu& C) {
-        const VkDeviceSize per_layer = VkDeviceSize(hp_.n_head) * 32 * 8;
-        const BufRef clk = attn_clocks_ ? BufRef{attn_clocks_, li * per_layer, per_layer} : BufRef{};
-        o.attention_fused(cb, {q_, k_, v_, C.kcache, C.vcache, q8_att ? xq2_.buf : att_, part_,
-                               counters_, params_, inv_freq_, clk}, fp, n);
-      };
-      attend(L);
+      if (!attend_first) attend(L);
       // Tuning::repeat_stages 2: attention again over the same cache (its code and cache
       // rows warm; the same results), 32: over the next layer's cache (code warm, rows not)
       const uint32_t rep = o.pipes().tuning().repeat_stages;
@@ -691,6 +756,12 @@ void BackendImpl::run(const int32_t* tokens, int n, int pos, float* out, Out wha
       static_cast<uint32_t*>(host_params_->mapped)[0] = p0 + 1;
     } else {
       c.wait_gated();  // (the held pass this call took)
+    }
+    if (m == 1 && wait_gave_up()) {
+      // a wait of attn_decode_wait gave up, so this pass is void: redo the call with
+      // barriers, as every pass from now on
+      abandon_waits();
+      return run(tokens, n, pos, out, what, k);
     }
     if (ops_->pipes().tuning().time_passes) {
       const auto [start, end] = ops_->pass_clock_read();

@@ -103,6 +103,13 @@ Tuning Ops::default_tuning(const DeviceCaps& caps) {
   // 325.5 / 326.2 and 313.8 / 313.8; Q4_K_M 407.5 / 407.2 against 403.8 / 403.8 and 382.5 /
   // 382.7; attnwg:512 Q6_K 324.1 / 324.4 against 328.9 / 328.9)
   t.attn_wg = cpu ? 64 : 256;
+  // decode attention polls its head's q/k/v inside the q/k/v stage instead of a barrier
+  // between them (Tuning::attn_wait), recorded after the matvecs (H100, bench_vulkan
+  // --mvqo default,attnwait,waitfirst, two rounds, tg128 t/s: Q4_K_M 424.5 / 424.8 against
+  // 436.4 / 436.2, and 437.2 / 437.1 recorded first; Q6_K 335.4 / 335.7 against 344.3 /
+  // 343.9, and 341.1 / 340.8 first). Not on a CPU device: it runs dispatches in turn, so
+  // nothing overlaps.
+  t.attn_wait = !cpu;
   t.wg_large = cpu ? 64 : 256;
   return t;
 }
@@ -300,16 +307,20 @@ void Ops::mul_mvq_qkv(VkCommandBuffer cb, const GpuWeight& wq, const GpuWeight& 
                       const GpuWeight* wv, const Q8Act& x, const MatArgs& a,
                       const Buffer* const out[3], const Buffer* const bias[3],
                       uint32_t n_tokens, const MvqIo& io) {
-  if (!mvq_qkv_supported(wq, wk, wv, bias) || io.out)
+  if (!mvq_qkv_supported(wq, wk, wv, bias) || io.out ||
+      (io.heads && (n_tokens != 1 || io.heads_hd == 0 || wq.n_out % io.heads_hd != 0 ||
+                    wk.n_out % io.heads_hd != 0)))
     throw Error(std::string("Vulkan: mul_mvq_qkv needs q, k (and v) of one int8-matvec type and ") +
-                "row length, k and v of one shape, biases on all or none, no quantized output (" +
+                "row length, k and v of one shape, biases on all or none, no quantized output, " +
+                "per-head rows for one token of whole heads (" +
                 type_suffix(wq.type) + " / " + type_suffix(wk.type) +
                 (wv ? std::string(" / ") + type_suffix(wv->type) : std::string()) + ")");
   check_q8_rows("mul_mvq_qkv", wq.n_in, x, a, n_tokens);
   const uint32_t n_w = wv ? 3 : 2;
   for (uint32_t i = 0; i < n_w; ++i)
     if (!out[i]) throw Error("Vulkan: mul_mvq_qkv has no output buffer for weight " + std::to_string(i));
-  const Pipeline& p = pipes_->get(std::string("mul_mvq_qkv_") + type_suffix(wq.type));
+  const Pipeline& p =
+      pipes_->get(std::string(io.heads ? "mul_mvq_qkv_heads_" : "mul_mvq_qkv_") + type_suffix(wq.type));
   MulMvPush mv;
   MatArgs qa = a;
   qa.x = x.buf;
@@ -318,12 +329,14 @@ void Ops::mul_mvq_qkv(VkCommandBuffer cb, const GpuWeight& wq, const GpuWeight& 
   mat_push(wq, qa, &mv);
   const uint32_t flags = mv.flags | (io.x_rms ? 16u : 0u);
   const uint32_t kv_rows = uint32_t(wk.n_out);
-  const MulMvqkvPush pc{mvq_push(mv, flags, &x, io), kv_rows, wk.layout.off1, wk.layout.off2, n_w};
+  const MulMvqkvHeadsPush pc{{mvq_push(mv, flags, &x, io), kv_rows, wk.layout.off1, wk.layout.off2, n_w},
+                             io.heads_hd, 0, io.heads_group};
   // without v, its slots repeat k's buffers (the shader leaves weight 2 out)
   const GpuWeight& w2 = wv ? *wv : wk;
   std::vector<BufRef> bufs{{wq.buf}, {wk.buf}, {w2.buf}, {x.buf}};
   for (uint32_t i = 0; i < 3; ++i) bufs.push_back({out[i < n_w ? i : 1]});
   for (uint32_t i = 0; i < 3; ++i) bufs.push_back({bias[0] && i < n_w ? bias[i] : dummy_});
+  if (io.heads) bufs.push_back({io.heads});
   const uint32_t rows = p.spec[1];
   const uint64_t groups = (wq.n_out + rows - 1) / rows + (n_w - 1) * ((kv_rows + rows - 1) / rows);
   uint32_t gx, gz;
@@ -363,16 +376,22 @@ void Ops::mvq_dispatch(VkCommandBuffer cb, const GpuWeight& w, const GpuWeight* 
   if (half && !xq && (a.x_off | a.x_stride) % 8 != 0)
     throw Error("Vulkan: mul_mvq f16 x rows must start on multiples of 8 (x_off " +
                 std::to_string(a.x_off) + ", x_stride " + std::to_string(a.x_stride) + ")");
+  if (io.heads && (io.out || half || up || !xq || n_tokens != 1 || io.heads_hd == 0 ||
+                   w.n_out % io.heads_hd != 0 || io.heads_slot > 2))
+    throw Error("Vulkan: mul_mvq writes per-head rows only for one token of a plain int8 "
+                "matvec (no quantized or f16 output, not gate/up) of whole heads");
   const std::string kind = std::string(io.out ? "mul_mvqo" : "mul_mvq") + (xq ? "" : "x") +
-                           (up ? "_glu" : "") + (half ? "h_" : "_");
+                           (up ? "_glu" : "") + (half ? "h_" : io.heads ? "_heads_" : "_");
   const Pipeline& p = pipes_->get(kind + type_suffix(w.type));
   MulMvPush mv;
   MatArgs qa = a;
   if (xq) qa.x = xq->buf;
   mat_push(w, qa, &mv);
   const uint32_t flags = mv.flags | (io.out && io.out_norm ? 8u : 0u) | (io.x_rms ? 16u : 0u);
-  const MulMvqPush pc = mvq_push(mv, flags, xq, io);
+  const MulMvqHeadsPush pc{mvq_push(mv, flags, xq, io), io.heads_hd, io.heads_slot,
+                           io.heads_group};
   std::vector<BufRef> bufs = mat_bufs(w, up, qa);
+  if (io.heads) bufs.push_back({io.heads});
   if (io.out) {
     bufs.push_back({io.out->buf});
     bufs.push_back({io.out_norm ? io.out_norm : dummy_});
@@ -569,8 +588,11 @@ void Ops::attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const Attn
                 ", n_head_kv " + std::to_string(pc.n_head_kv) + ", n_rot " +
                 std::to_string(pc.n_rot) + ", tokens " + std::to_string(n_tokens) + ")");
   const bool dec = uses_attn_decode(pc, n_tokens);
+  if (b.wait && (!dec || b.clocks.buf))
+    throw Error("Vulkan: attention waits for counted q/k/v rows only as attn_decode, without clocks");
   std::string name = dec ? "attn_decode" : "attn_fused";
   if (b.clocks.buf) name += "_clk";
+  if (b.wait) name += "_wait";
   const Pipeline& p = pipes_->get(name);
   if (pc.n_split > 32 || p.spec[0] < 32 || (pc.head_dim % 8 != 0 && pc.head_dim / 2 > p.spec[0]))
     throw Error("Vulkan: attn_fused takes at most 32 splits (got " + std::to_string(pc.n_split) +

@@ -56,12 +56,18 @@ struct Q8Act {
 //   also as halves, one past f16's range as infinity) or of x (mul_mvq_f32x: x read from
 //   those halves, a half block holding an infinity or NaN from the floats at a.x), so that
 //   mul_mvq_f32x's workgroups read half the bytes before they start.
+// - heads (one token, no out or half, not gate/up): y goes to `heads` laid out per query
+//   head for attn_decode_wait instead of to a.y (shaders/mul_mvq.comp, HEADS): heads_hd
+//   values a head, slot heads_slot (0 q, 1 k, 2 v; mul_mvq_qkv: its weights' own), a kv
+//   head's rows written for each of its heads_group query heads.
 struct MvqIo {
   bool x_rms = false;
   float eps = 0.f;
   const Q8Act* out = nullptr;
   const Buffer* out_norm = nullptr;
   const Buffer* half = nullptr;
+  const Buffer* heads = nullptr;
+  uint32_t heads_hd = 0, heads_slot = 0, heads_group = 1;
 };
 
 // Timestamps of one recorded command buffer: stamp 0 at the start, stamp i + 1 after the
@@ -214,6 +220,10 @@ class Ops {
   struct AttnFusedBufs {
     const Buffer *q, *k, *v, *kcache, *vcache, *out, *part, *counters, *params, *inv_freq;
     BufRef clocks{};  // set: attn_fused_clk writes its clocks there (DeviceCaps::shader_clock)
+    // attn_decode_wait: recorded with no barrier beside q/k/v written with MvqIo::heads into
+    // `q` (k and v unused); `counters` holds the word counting waits that gave up
+    // (shaders/attn_decode.comp)
+    bool wait = false;
   };
   static constexpr uint32_t kAttnFusedMaxTokens = 8;
   void attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const AttnFusedPush& p,

@@ -30,6 +30,16 @@ struct MulMvqkvPush {
   MulMvqPush q;
   uint32_t kv_rows, kv_off1, kv_off2, n_w;
 };
+// the HEADS variants (mul_mvq_heads, mul_mvq_qkv_heads): the push above, then head_dim,
+// the plain variant's slot (0 q, 1 k, 2 v) and the query heads a kv head has
+struct MulMvqHeadsPush {
+  MulMvqPush q;
+  uint32_t h_hd, h_slot, h_group;
+};
+struct MulMvqkvHeadsPush {
+  MulMvqkvPush qkv;
+  uint32_t h_hd, h_slot, h_group;
+};
 struct QuantizeQ8Push {
   uint32_t n, x_off, x_stride, ds_off, flags;
   float eps;
@@ -166,6 +176,15 @@ struct Tuning {
   // a one-token pass's attention without splits takes attn_decode (Ops::attention_fused)
   // where the head allows it
   bool attn_decode = true;
+  // Backend: where a one-token pass takes attn_decode after a mul_mvq_qkv q/k/v, no barrier
+  // between them: the matvecs write q, k and v per query head (MvqIo::heads) and
+  // attn_decode_wait polls those values until they are there
+  bool attn_wait = false;
+  // ... with attention recorded before q/k/v (where no quantize stage comes between), so
+  // that its workgroups start first; only for devices that run dispatches side by side
+  // (one that runs them in turn makes every wait give up, and the passes go back to the
+  // barrier)
+  bool attn_wait_first = false;
   uint32_t wg_large = 256; // norms, element-wise
 };
 
