@@ -309,10 +309,11 @@ void Ops::mul_mvq_qkv(VkCommandBuffer cb, const GpuWeight& wq, const GpuWeight& 
                       uint32_t n_tokens, const MvqIo& io) {
   if (!mvq_qkv_supported(wq, wk, wv, bias) || io.out ||
       (io.heads && (n_tokens != 1 || io.heads_hd == 0 || wq.n_out % io.heads_hd != 0 ||
-                    wk.n_out % io.heads_hd != 0)))
+                    wk.n_out % io.heads_hd != 0 || wk.n_out * io.heads_group != wq.n_out)))
     throw Error(std::string("Vulkan: mul_mvq_qkv needs q, k (and v) of one int8-matvec type and ") +
                 "row length, k and v of one shape, biases on all or none, no quantized output, " +
-                "per-head rows for one token of whole heads (" +
+                "per-head rows for one token of whole heads, k's heads each shared by the same "
+                "number of q's (" +
                 type_suffix(wq.type) + " / " + type_suffix(wk.type) +
                 (wv ? std::string(" / ") + type_suffix(wv->type) : std::string()) + ")");
   check_q8_rows("mul_mvq_qkv", wq.n_in, x, a, n_tokens);
@@ -589,7 +590,7 @@ void Ops::attention_fused(VkCommandBuffer cb, const AttnFusedBufs& b, const Attn
                 std::to_string(pc.n_rot) + ", tokens " + std::to_string(n_tokens) + ")");
   const bool dec = uses_attn_decode(pc, n_tokens);
   if (b.wait && (!dec || b.clocks.buf))
-    throw Error("Vulkan: attention waits for counted q/k/v rows only as attn_decode, without clocks");
+    throw Error("Vulkan: attention polls per-head q/k/v only as attn_decode, without clocks");
   std::string name = dec ? "attn_decode" : "attn_fused";
   if (b.clocks.buf) name += "_clk";
   if (b.wait) name += "_wait";
