@@ -405,21 +405,23 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
     o.barrier(cb);
     record(layers_[j]);
   };
+  const Tuning& tu = o.pipes().tuning();
+  // Tuning::attn_wait: q, k and v written per query head into heads_, which attention
+  // polls, with no barrier between (not in the diagnostics that time, skip or repeat
+  // these stages; per layer, where attention is attn_decode and q and k share a dispatch)
+  const bool may_wait = wait_flag_ && small && !attn_clocks_ && (tu.repeat_stages & 35u) == 0 &&
+                        (tu.skip_barriers & 1u) == 0;
   for (size_t li = 0; li < layers_.size(); ++li) {
     const LayerGpu& L = layers_[li];
+    const Buffer* const biases[3] = {L.bq, L.bk, L.bv};
+    // q and k in one dispatch (Tuning::mvq_qkv), with v where its type agrees
+    const bool qk_one = tu.mvq_qkv && q8_qkv(L) && o.mvq_qkv_supported(L.wq, L.wk, nullptr, biases);
     // with attn_fused's int8 output, wo reads it straight from xq2_
     const bool q8_att = small && q8(L.wo) && hd % 32 == 0;
     const AttnFusedPush fp{uint32_t(hp_.n_head), uint32_t(hp_.n_head_kv), hd, uint32_t(hp_.n_rot),
                            uint32_t(hp_.rope_mode), n_split, q8_att ? 1u : 0u,
                            q8_att ? xq2_.ds_off() : 0u, ap.scale};
-    // Tuning::attn_wait: q, k and v written per query head into heads_, which attention
-    // polls, with no barrier between (not in the diagnostics that time, skip or repeat
-    // these stages)
-    const Tuning& tu = o.pipes().tuning();
-    const bool qkv_one = tu.mvq_qkv && q8_qkv(L) &&
-                         o.mvq_qkv_supported(L.wq, L.wk, nullptr, std::array{L.bq, L.bk, L.bv}.data());
-    const bool wait = wait_flag_ && qkv_one && small && o.uses_attn_decode(fp, n) &&
-                      !attn_clocks_ && (tu.repeat_stages & 35u) == 0 && (tu.skip_barriers & 1u) == 0;
+    const bool wait = may_wait && qk_one && o.uses_attn_decode(fp, n);
     // RoPE, cache store and attention (att [n, q_dim]) in one dispatch
     auto attend = [&](const LayerGpu& C) {
       const VkDeviceSize per_layer = VkDeviceSize(hp_.n_head) * 32 * 8;
@@ -445,16 +447,14 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       in_v.heads_slot = 2;
       const MatArgs q_args{nullptr, 0, n_embd, q_, 0, q_dim, L.bq};
       const Buffer* const outs[3] = {q_, k_, v_};
-      const Buffer* const biases[3] = {L.bq, L.bk, L.bv};
       // one dispatch for the three where their types agree (Tuning::mvq_qkv); where only
       // q's and k's do (Q4_K_M's Q6_K v layers), one for q and k and one for v
-      const bool qkv1 = o.pipes().tuning().mvq_qkv;
-      if (qkv1 && o.mvq_qkv_supported(L.wq, L.wk, &L.wv, biases)) {
+      if (qk_one && o.mvq_qkv_supported(L.wq, L.wk, &L.wv, biases)) {
         stage(li, 1, [&](const LayerGpu& W) {
           o.mul_mvq_qkv(cb, W.wq, W.wk, &W.wv, xq_, q_args, outs, biases, n, in);
         });
       } else {
-        if (qkv1 && o.mvq_qkv_supported(L.wq, L.wk, nullptr, biases)) {
+        if (qk_one) {
           o.mul_mvq_qkv(cb, L.wq, L.wk, nullptr, xq_, q_args, outs, biases, n, in);
         } else {
           o.mul_mvq_q8(cb, L.wq, xq_, q_args, n, in);
@@ -476,7 +476,7 @@ VkCommandBuffer BackendImpl::record(uint32_t n, Out out, uint32_t n_split) {
       if (!attend_first) attend(L);
       // Tuning::repeat_stages 2: attention again over the same cache (its code and cache
       // rows warm; the same results), 32: over the next layer's cache (code warm, rows not)
-      const uint32_t rep = o.pipes().tuning().repeat_stages;
+      const uint32_t rep = tu.repeat_stages;
       if ((rep & (2u | 32u)) != 0) {
         o.tag_stage(" (once)");
         o.barrier(cb);
